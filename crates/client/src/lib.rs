@@ -1,0 +1,1 @@
+//! Talking to the Ascend platform (placeholder; see issue 5).

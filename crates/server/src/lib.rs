@@ -1,0 +1,1 @@
+//! The Ascend platform (placeholder; see issue 4).

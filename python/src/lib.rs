@@ -1,0 +1,1 @@
+//! Python bindings (placeholder; see issue 5).
