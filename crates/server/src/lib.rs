@@ -1,1 +1,28 @@
-//! The Ascend platform (placeholder; see issue 4).
+//! # ascend-server — the Ascend platform
+//!
+//! Owns the HTTP API (Actions API v1 and the rest of DESIGN.md §6), storage on SQLite or
+//! PostgreSQL (sqlx, migrations in `migrations/`), approvals and their grants, the audit
+//! hash chain, the agent registry and kill switch, API keys and organisations.
+//!
+//! Must not touch: how a call is decided (that is `ascend_core::decide`, re-run here on
+//! every submit), anything client-side (`ascend-client`), argument parsing (`crates/cli`).
+#![deny(missing_debug_implementations)]
+
+mod actions;
+mod audit;
+mod auth;
+mod config;
+mod error;
+mod extract;
+mod org;
+mod routes;
+mod serve;
+mod store;
+mod upload;
+mod util;
+
+pub use config::{BODY_LIMIT, ServerConfig};
+pub use error::ApiError;
+pub use routes::{AppState, app};
+pub use serve::{ServeError, create_organisation, serve, shutdown_signal};
+pub use store::{Backend, BootstrapKey, Store, StoreConfig, StoreError};

@@ -1,0 +1,173 @@
+//! Actions: what an agent asked to do, the decision, and what a person did about it.
+
+mod review;
+mod submit;
+
+pub(crate) use review::count_agent;
+pub use review::{AgentCount, Review, expire_due, review};
+pub use submit::{SubmitRequest, submit};
+
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::store::Store;
+
+pub const APPROVED: &str = "approved";
+pub const DENIED: &str = "denied";
+pub const PENDING: &str = "pending_approval";
+
+/// One row of `actions`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ActionRecord {
+    pub id: String,
+    pub org_id: String,
+    pub key_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub action_type: String,
+    pub operation: String,
+    pub service: Option<String>,
+    pub region: String,
+    pub resource: Option<String>,
+    pub tool_name: Option<String>,
+    pub description: Option<String>,
+    pub parameters: String,
+    pub fingerprint: String,
+    pub client_risk_score: Option<i64>,
+    pub risk_score: i64,
+    pub risk_level: String,
+    pub status: String,
+    pub reason: String,
+    pub reasons: String,
+    pub policy_ids: String,
+    pub alert_id: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub decided_at: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_via: String,
+    pub comment: Option<String>,
+    pub grant_state: Option<String>,
+    pub granted_from: Option<String>,
+    pub result: Option<String>,
+}
+
+fn json_text(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+impl ActionRecord {
+    fn summary(&self) -> String {
+        let head = format!(
+            "{} ({} {})",
+            self.operation,
+            self.risk_level.to_ascii_uppercase(),
+            self.risk_score
+        );
+        match self.status.as_str() {
+            PENDING => format!("{head} awaits approval: {}", self.id),
+            APPROVED => format!("{head} approved: {}", self.reason),
+            _ => format!("{head} denied: {}", self.reason),
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self.status.as_str() {
+            PENDING => "Action pending approval",
+            APPROVED => "Action approved",
+            _ => "Action denied",
+        }
+    }
+
+    /// The decision as clients read it (submit and status responses).
+    pub fn decision_view(&self) -> Value {
+        let pending = self.status == PENDING;
+        let rejected = self.decided_via == "rejection";
+        let approved_by = (self.decided_via == "approval").then_some(&self.decided_by);
+        json!({
+            "id": self.id,
+            "action_id": self.id,
+            "status": self.status,
+            "risk_score": self.risk_score,
+            "risk_level": self.risk_level,
+            "requires_approval": pending,
+            "approval_request_id": pending.then_some(&self.id),
+            "alert_triggered": self.alert_id.is_some(),
+            "alert_id": self.alert_id,
+            "reason": self.reason,
+            "summary": self.summary(),
+            "message": self.message(),
+            "policy_ids": json_text(&self.policy_ids),
+            "expires_at": self.expires_at,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at,
+            "decided_via": self.decided_via,
+            "comment": self.comment,
+            "approved_by": approved_by.cloned().flatten(),
+            "rejected_by": if rejected { self.decided_by.clone() } else { None },
+            "granted_from": self.granted_from,
+        })
+    }
+
+    /// Everything stored about the action.
+    pub fn full_view(&self) -> Value {
+        let mut view = self.decision_view();
+        if let Value::Object(map) = &mut view {
+            let more = json!({
+                "agent_id": self.agent_id,
+                "agent_name": self.agent_name,
+                "action_type": self.action_type,
+                "operation": self.operation,
+                "service": self.service,
+                "region": self.region,
+                "resource": self.resource,
+                "tool_name": self.tool_name,
+                "description": self.description,
+                "parameters": json_text(&self.parameters),
+                "reasons": json_text(&self.reasons),
+                "client_risk_score": self.client_risk_score,
+                "created_at": self.created_at,
+                "result": self.result.as_deref().map(json_text),
+            });
+            if let Value::Object(more) = more {
+                map.extend(more);
+            }
+        }
+        view
+    }
+}
+
+pub async fn load_in(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<ActionRecord>, ApiError> {
+    Ok(
+        sqlx::query_as("SELECT * FROM actions WHERE id = $1 AND org_id = $2")
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Loads an action the caller may see: its organisation's, and for an agent key only
+/// those submitted with that key. Anything else is 404.
+pub async fn load_visible(
+    store: &Store,
+    who: &Principal,
+    id: &str,
+) -> Result<ActionRecord, ApiError> {
+    let record: Option<ActionRecord> =
+        sqlx::query_as("SELECT * FROM actions WHERE id = $1 AND org_id = $2")
+            .bind(id)
+            .bind(&who.org_id)
+            .fetch_optional(&store.pool)
+            .await?;
+    match record {
+        Some(r) if who.role != Role::Agent || r.key_id == who.key_id => Ok(r),
+        _ => Err(ApiError::not_found("action")),
+    }
+}

@@ -1,0 +1,431 @@
+//! `POST /api/v1/actions/submit`: read either body shape, re-decide with the
+//! organisation's policies (never trusting a client's score), use an approval grant if
+//! one matches, store, audit.
+
+use ascend_core::{
+    Call, Decision, OperationName, RiskLevel, Settings, Verdict, classify_action_type, decide,
+    redact,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sqlx::AnyConnection;
+
+use super::{APPROVED, ActionRecord, DENIED, PENDING};
+use crate::audit::{self, Entry};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::routes::AppState;
+use crate::util::{fingerprint, in_secs, is_action_id, new_id, now};
+
+/// Both body shapes: ours (`service`, `operation`, `parameters`) and the ASCEND SDK's
+/// (`action_type`, `resource`, `action_details`, `context`).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct SubmitRequest {
+    pub action_type: Option<String>,
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub action_details: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Value>,
+    pub resource: Option<String>,
+    pub resource_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub agent_name: Option<String>,
+    pub tool_name: Option<String>,
+    pub description: Option<String>,
+    pub region: Option<String>,
+    /// Kept for the record; never used for the decision.
+    pub risk_score: Option<f64>,
+    pub auto_approve_low_risk: Option<bool>,
+    pub auto_approve_medium_risk: Option<bool>,
+    pub client_action_id: Option<String>,
+}
+
+enum Target {
+    Aws(OperationName),
+    Custom(String),
+}
+
+fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn known_aws(text: &str) -> Option<OperationName> {
+    OperationName::parse(text)
+        .ok()
+        .filter(|n| n.info().is_some())
+}
+
+fn target(req: &SubmitRequest) -> Result<Target, ApiError> {
+    if let (Some(s), Some(o)) = (nonempty(&req.service), nonempty(&req.operation)) {
+        return OperationName::parse(&format!("{s}.{o}"))
+            .map(Target::Aws)
+            .map_err(|e| ApiError::invalid(e.to_string()));
+    }
+    let Some(action_type) = nonempty(&req.action_type) else {
+        return Err(ApiError::invalid(
+            "action_type (or service and operation) is required",
+        ));
+    };
+    if let Ok(name) = OperationName::parse(action_type) {
+        return Ok(Target::Aws(name));
+    }
+    // The 1.x wrapper's SDK path: `aws_api_call` with the call in `resource` or details.
+    let details = req.action_details.as_ref();
+    let from_details = details.and_then(|d| {
+        let s = d.get("service")?.as_str()?;
+        let o = d.get("operation")?.as_str()?;
+        known_aws(&format!("{s}.{o}"))
+    });
+    let found = nonempty(&req.resource).and_then(known_aws).or(from_details);
+    Ok(found.map_or_else(|| Target::Custom(action_type.to_string()), Target::Aws))
+}
+
+fn object(field: &str, v: &Option<Value>) -> Result<Option<Map<String, Value>>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(_) => Err(ApiError::invalid(format!("`{field}` must be an object"))),
+    }
+}
+
+fn parameters(req: &SubmitRequest) -> Result<Value, ApiError> {
+    let params = object("parameters", &req.parameters)?;
+    let details = object("action_details", &req.action_details)?;
+    object("context", &req.context)?;
+    if let Some(p) = params {
+        return Ok(Value::Object(p));
+    }
+    let Some(mut details) = details else {
+        return Ok(json!({}));
+    };
+    if let Some(Value::Object(p)) = details.get("params") {
+        return Ok(Value::Object(p.clone()));
+    }
+    details.remove("tool_name");
+    details.remove("description");
+    Ok(Value::Object(details))
+}
+
+fn custom_decision(action_type: &str, settings: &Settings, blocked: Option<&str>) -> Decision {
+    let c = classify_action_type(action_type);
+    let mut d = Decision {
+        verdict: Verdict::Deny,
+        risk_score: c.score,
+        risk_level: c.level,
+        reasons: c.reasons,
+        policy_ids: Vec::new(),
+        reason: String::new(),
+        dry_run: false,
+    };
+    let (level, score) = (d.risk_level, d.risk_score);
+    let (verdict, reason) = match blocked {
+        Some(why) => (Verdict::Deny, blocked_reason(why)),
+        None if settings.auto_approves(level) => (
+            Verdict::Allow,
+            format!("{level} risk ({score}): auto-approved"),
+        ),
+        None => (
+            Verdict::NeedsApproval,
+            format!("{level} risk ({score}) requires approval"),
+        ),
+    };
+    d.verdict = verdict;
+    d.reasons.push(reason.clone());
+    d.reason = reason;
+    d
+}
+
+fn blocked_reason(why: &str) -> String {
+    if why.trim().is_empty() {
+        "agent is blocked by an administrator".into()
+    } else {
+        format!("agent is blocked by an administrator: {why}")
+    }
+}
+
+/// Everything the write needs, owned.
+struct NewAction {
+    record: ActionRecord,
+    verdict: Verdict,
+    requested_id: Option<String>,
+}
+
+async fn agent_block(
+    state: &AppState,
+    org_id: &str,
+    agent_id: &str,
+) -> Result<Option<String>, ApiError> {
+    let row: Option<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT blocked, blocked_reason FROM agents WHERE org_id = $1 AND agent_id = $2",
+    )
+    .bind(org_id)
+    .bind(agent_id)
+    .fetch_optional(&state.store.pool)
+    .await?;
+    Ok(row.and_then(|(b, r)| (b != 0).then(|| r.unwrap_or_default())))
+}
+
+fn validate_ids(agent_id: &str, agent_name: &str) -> Result<(), ApiError> {
+    if agent_id.len() > 200 || agent_name.len() > 200 {
+        return Err(ApiError::invalid(
+            "agent_id and agent_name hold at most 200 characters",
+        ));
+    }
+    if agent_id.contains(['/', '|']) || agent_id.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "agent_id must not contain `/`, `|` or control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Decides and records one submit.
+pub async fn submit(
+    state: &AppState,
+    who: &Principal,
+    req: SubmitRequest,
+) -> Result<ActionRecord, ApiError> {
+    let target = target(&req)?;
+    let raw_params = parameters(&req)?;
+    let agent_id = nonempty(&req.agent_id).unwrap_or("unknown").to_string();
+    let agent_name = nonempty(&req.agent_name).unwrap_or(&agent_id).to_string();
+    validate_ids(&agent_id, &agent_name)?;
+    let region = nonempty(&req.region)
+        .or_else(|| req.context.as_ref()?.get("region")?.as_str())
+        .unwrap_or("")
+        .to_string();
+    let org = state.policies.context(&state.store, &who.org_id).await?;
+    let blocked = agent_block(state, &who.org_id, &agent_id).await?;
+    let settings = Settings {
+        auto_approve_low_risk: org.auto_approve_low && req.auto_approve_low_risk.unwrap_or(true),
+        auto_approve_medium_risk: org.auto_approve_medium
+            && req.auto_approve_medium_risk.unwrap_or(true),
+        ..Settings::default()
+    };
+    let (decision, operation, service) = match &target {
+        Target::Aws(name) => {
+            let call = Call {
+                agent_id: &agent_id,
+                name,
+                params: &raw_params,
+                region: &region,
+            };
+            let mut d = decide(&call, &settings, &org.engine, blocked.as_deref());
+            if d.verdict == Verdict::Bypass {
+                d.verdict = Verdict::Allow;
+            }
+            (d, name.to_string(), Some(name.service.clone()))
+        }
+        Target::Custom(t) => (
+            custom_decision(t, &settings, blocked.as_deref()),
+            t.to_ascii_lowercase(),
+            None,
+        ),
+    };
+    let status = match decision.verdict {
+        Verdict::Allow | Verdict::Bypass => APPROVED,
+        Verdict::Deny => DENIED,
+        Verdict::NeedsApproval => PENDING,
+    };
+    let now = now();
+    let pending = status == PENDING;
+    let resource = nonempty(&req.resource)
+        .or(nonempty(&req.resource_id))
+        .map(str::to_string)
+        .or_else(|| {
+            let Target::Aws(name) = &target else {
+                return None;
+            };
+            ascend_core::main_resource(name.info(), &raw_params).map(|r| r.name)
+        });
+    let record = ActionRecord {
+        id: String::new(),
+        org_id: who.org_id.clone(),
+        key_id: who.key_id.clone(),
+        agent_id,
+        agent_name,
+        action_type: nonempty(&req.action_type).unwrap_or(&operation).to_string(),
+        operation,
+        service,
+        region,
+        resource,
+        tool_name: req.tool_name.clone(),
+        description: req.description.clone(),
+        parameters: redact(&raw_params).to_string(),
+        fingerprint: fingerprint(&raw_params),
+        client_risk_score: req.risk_score.map(|s| s.round() as i64),
+        risk_score: decision.risk_score.into(),
+        risk_level: decision.risk_level.as_str().to_string(),
+        status: status.to_string(),
+        reason: decision.reason.clone(),
+        reasons: json!(decision.reasons).to_string(),
+        policy_ids: json!(decision.policy_ids).to_string(),
+        alert_id: (decision.risk_score >= 70).then(|| new_id("alr")),
+        created_at: now.clone(),
+        expires_at: pending.then(|| in_secs(state.config.pending_ttl_secs)),
+        decided_at: (!pending).then(|| now.clone()),
+        decided_by: None,
+        decided_via: if decision.policy_ids.is_empty() {
+            "auto"
+        } else {
+            "policy"
+        }
+        .into(),
+        comment: None,
+        grant_state: None,
+        granted_from: None,
+        result: None,
+    };
+    let new = NewAction {
+        record,
+        verdict: decision.verdict,
+        requested_id: req.client_action_id.filter(|id| is_action_id(id)),
+    };
+    let record = state
+        .store
+        .write(move |conn| Box::pin(store_new(conn, new)))
+        .await?;
+    count_decision(&record, decision.risk_level);
+    Ok(record)
+}
+
+fn count_decision(record: &ActionRecord, level: RiskLevel) {
+    metrics::counter!("ascend_decisions_total", "status" => record.status.clone(), "risk_level" => level.as_str())
+        .increment(1);
+    if let Some(alert) = &record.alert_id {
+        metrics::counter!("ascend_alerts_total").increment(1);
+        tracing::warn!(alert_id = %alert, action_id = %record.id, operation = %record.operation,
+            risk_score = record.risk_score, "high-risk action: alert raised");
+    }
+}
+
+async fn unused_id(
+    conn: &mut AnyConnection,
+    requested: Option<String>,
+) -> Result<String, ApiError> {
+    if let Some(id) = requested {
+        let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM actions WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if taken.is_none() {
+            return Ok(id);
+        }
+    }
+    Ok(new_id("act"))
+}
+
+/// Consumes an unused approval of the same call (agent, operation, fingerprint).
+async fn take_grant(
+    conn: &mut AnyConnection,
+    r: &ActionRecord,
+) -> Result<Option<(String, String)>, ApiError> {
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
+        "UPDATE actions SET grant_state = 'used' WHERE id = (SELECT id FROM actions \
+         WHERE org_id = $1 AND agent_id = $2 AND operation = $3 AND fingerprint = $4 \
+         AND grant_state = 'available' ORDER BY decided_at LIMIT 1) \
+         AND grant_state = 'available' RETURNING id, decided_by",
+    )
+    .bind(&r.org_id)
+    .bind(&r.agent_id)
+    .bind(&r.operation)
+    .bind(&r.fingerprint)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(id, by)| {
+        let reason = format!(
+            "approved against the grant of {id} (approved by {})",
+            by.unwrap_or_default()
+        );
+        (id, reason)
+    }))
+}
+
+async fn store_new(conn: &mut AnyConnection, new: NewAction) -> Result<ActionRecord, ApiError> {
+    let mut r = new.record;
+    r.id = unused_id(conn, new.requested_id).await?;
+    if new.verdict == Verdict::NeedsApproval
+        && let Some((grant, reason)) = take_grant(conn, &r).await?
+    {
+        r.granted_from = Some(grant);
+        r.status = APPROVED.into();
+        r.decided_via = "grant".into();
+        r.decided_at = Some(r.created_at.clone());
+        r.expires_at = None;
+        r.reason = reason;
+    }
+    insert(conn, &r).await?;
+    super::review::count_agent(conn, &r.agent_count(), 1, None).await?;
+    audit::append(conn, &r.org_id.clone(), decision_entry(&r, "decision")).await?;
+    Ok(r)
+}
+
+pub(crate) fn decision_entry(r: &ActionRecord, kind: &'static str) -> Entry {
+    let body = json!({
+        "agent_name": r.agent_name,
+        "operation": r.operation,
+        "action_type": r.action_type,
+        "parameters": serde_json::from_str::<Value>(&r.parameters).unwrap_or(Value::Null),
+        "risk_score": r.risk_score,
+        "risk_level": r.risk_level,
+        "reason": r.reason,
+        "policy_ids": serde_json::from_str::<Value>(&r.policy_ids).unwrap_or(Value::Null),
+        "decided_by": r.decided_by,
+        "decided_via": r.decided_via,
+        "comment": r.comment,
+        "source": "platform",
+    });
+    Entry {
+        action_id: r.id.clone(),
+        kind,
+        agent_id: r.agent_id.clone(),
+        decision: r.status.clone(),
+        ts: r.decided_at.clone().unwrap_or_else(|| r.created_at.clone()),
+        body,
+    }
+}
+
+async fn insert(conn: &mut AnyConnection, r: &ActionRecord) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO actions (id, org_id, key_id, agent_id, agent_name, action_type, operation, \
+         service, region, resource, tool_name, description, parameters, fingerprint, \
+         client_risk_score, risk_score, risk_level, status, reason, reasons, policy_ids, \
+         alert_id, created_at, expires_at, decided_at, decided_via, granted_from) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21, $22, $23, $24, $25, $26, $27)",
+    )
+    .bind(&r.id)
+    .bind(&r.org_id)
+    .bind(&r.key_id)
+    .bind(&r.agent_id)
+    .bind(&r.agent_name)
+    .bind(&r.action_type)
+    .bind(&r.operation)
+    .bind(&r.service)
+    .bind(&r.region)
+    .bind(&r.resource)
+    .bind(&r.tool_name)
+    .bind(&r.description)
+    .bind(&r.parameters)
+    .bind(&r.fingerprint)
+    .bind(r.client_risk_score)
+    .bind(r.risk_score)
+    .bind(&r.risk_level)
+    .bind(&r.status)
+    .bind(&r.reason)
+    .bind(&r.reasons)
+    .bind(&r.policy_ids)
+    .bind(&r.alert_id)
+    .bind(&r.created_at)
+    .bind(&r.expires_at)
+    .bind(&r.decided_at)
+    .bind(&r.decided_via)
+    .bind(&r.granted_from)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The audit log: every decision appended to a per-organisation SHA-256 hash chain over
+//! RFC 8785 canonical JSON. `hash = sha256(prev_hash || canonical(body))`; the body
+//! holds its own `seq`, so a removed, reordered or edited row breaks the chain.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+use crate::error::ApiError;
+use crate::store::Store;
+use crate::util::{canonical, sha256_hex};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One entry of the chain. `body` is an object; `seq` is set on append.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub action_id: String,
+    pub kind: &'static str,
+    pub agent_id: String,
+    pub decision: String,
+    pub ts: String,
+    pub body: Value,
+}
+
+fn link(prev: &str, body: &str) -> String {
+    let mut data = String::with_capacity(prev.len() + body.len());
+    data.push_str(prev);
+    data.push_str(body);
+    sha256_hex(data.as_bytes())
+}
+
+/// Appends inside the caller's write transaction. The `UPDATE … RETURNING` on the
+/// organisation row serialises appends (a row lock on PostgreSQL, the single writer on
+/// SQLite).
+pub async fn append(conn: &mut AnyConnection, org_id: &str, entry: Entry) -> Result<i64, ApiError> {
+    let (seq, head): (i64, String) = sqlx::query_as(
+        "UPDATE orgs SET audit_seq = audit_seq + 1 WHERE id = $1 RETURNING audit_seq, audit_head",
+    )
+    .bind(org_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let prev = if head.is_empty() {
+        GENESIS.to_string()
+    } else {
+        head
+    };
+    let mut body = entry.body;
+    if let Value::Object(map) = &mut body {
+        map.insert("seq".into(), json!(seq));
+        map.insert("kind".into(), json!(entry.kind));
+        map.insert("action_id".into(), json!(entry.action_id));
+        map.insert("agent_id".into(), json!(entry.agent_id));
+        map.insert("decision".into(), json!(entry.decision));
+        map.insert("timestamp".into(), json!(entry.ts));
+    }
+    let text = canonical(&body);
+    let hash = link(&prev, &text);
+    sqlx::query(
+        "INSERT INTO audit_events (org_id, seq, action_id, kind, agent_id, decision, ts, body, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(org_id)
+    .bind(seq)
+    .bind(&entry.action_id)
+    .bind(entry.kind)
+    .bind(&entry.agent_id)
+    .bind(&entry.decision)
+    .bind(&entry.ts)
+    .bind(&text)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE orgs SET audit_head = $1 WHERE id = $2")
+        .bind(&hash)
+        .bind(org_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(seq)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub seq: i64,
+    pub action_id: String,
+    pub kind: String,
+    pub agent_id: String,
+    pub decision: String,
+    pub ts: String,
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Row {
+    /// The exported line: the hashed body plus its links.
+    pub fn line(&self) -> Value {
+        let mut v: Value = serde_json::from_str(&self.body).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            map.insert("prev_hash".into(), json!(self.prev_hash));
+            map.insert("hash".into(), json!(self.hash));
+        }
+        v
+    }
+
+    /// Why this row does not follow from `prev` at `seq`, if it does not.
+    fn problem(&self, expected_seq: i64, prev: &str) -> Option<String> {
+        if self.seq != expected_seq {
+            return Some(format!("expected event {expected_seq}, found {}", self.seq));
+        }
+        if self.prev_hash != prev {
+            return Some("prev_hash does not match the previous event's hash".into());
+        }
+        if link(prev, &self.body) != self.hash {
+            return Some("hash does not match the event's content".into());
+        }
+        let body: Value = serde_json::from_str(&self.body).ok()?;
+        let matches = body["seq"] == json!(self.seq)
+            && body["action_id"] == json!(self.action_id)
+            && body["kind"] == json!(self.kind)
+            && body["agent_id"] == json!(self.agent_id)
+            && body["decision"] == json!(self.decision)
+            && body["timestamp"] == json!(self.ts);
+        (!matches).then(|| "stored columns differ from the hashed event".into())
+    }
+}
+
+/// Filters of an export.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub agent_id: String,
+    pub decision: String,
+    pub since: String,
+    pub until: String,
+}
+
+pub const PAGE: i64 = 500;
+
+/// One page of events after `after_seq`, matching `filter`.
+pub async fn page(
+    store: &Store,
+    org_id: &str,
+    filter: &Filter,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<Row>, ApiError> {
+    Ok(sqlx::query_as(
+        "SELECT seq, action_id, kind, agent_id, decision, ts, body, prev_hash, hash \
+         FROM audit_events WHERE org_id = $1 AND seq > $2 \
+         AND ($3 = '' OR agent_id = $3) AND ($4 = '' OR decision = $4) \
+         AND ($5 = '' OR ts >= $5) AND ($6 = '' OR ts <= $6) \
+         ORDER BY seq LIMIT $7",
+    )
+    .bind(org_id)
+    .bind(after_seq)
+    .bind(&filter.agent_id)
+    .bind(&filter.decision)
+    .bind(&filter.since)
+    .bind(&filter.until)
+    .bind(limit)
+    .fetch_all(&store.pool)
+    .await?)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    pub valid: bool,
+    pub events: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_broken: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Walks the whole chain of an organisation.
+pub async fn verify(store: &Store, org_id: &str) -> Result<Verification, ApiError> {
+    let mut prev = GENESIS.to_string();
+    let mut seq = 0i64;
+    let all = Filter::default();
+    loop {
+        let rows = page(store, org_id, &all, seq, PAGE).await?;
+        let done = (rows.len() as i64) < PAGE;
+        for row in rows {
+            if let Some(detail) = row.problem(seq + 1, &prev) {
+                return Ok(broken(seq, row.action_id.clone(), row.seq, detail));
+            }
+            seq = row.seq;
+            prev = row.hash;
+        }
+        if done {
+            break;
+        }
+    }
+    let (head_seq, head): (i64, String) =
+        sqlx::query_as("SELECT audit_seq, audit_head FROM orgs WHERE id = $1")
+            .bind(org_id)
+            .fetch_one(&store.pool)
+            .await?;
+    if head_seq != seq || (seq > 0 && head != prev) {
+        let detail = format!("the chain ends at event {seq} but the head is event {head_seq}");
+        return Ok(broken(seq, format!("seq:{}", seq + 1), seq + 1, detail));
+    }
+    Ok(Verification {
+        valid: true,
+        events: seq,
+        first_broken: None,
+        detail: None,
+    })
+}
+
+fn broken(good: i64, id: String, at: i64, detail: String) -> Verification {
+    Verification {
+        valid: false,
+        events: good,
+        first_broken: Some(id),
+        detail: Some(format!("event {at}: {detail}")),
+    }
+}

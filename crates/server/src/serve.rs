@@ -1,0 +1,152 @@
+//! Running the platform: open the store, bootstrap, listen, expire, shut down gracefully.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::actions::expire_due;
+use crate::auth::Limiter;
+use crate::config::ServerConfig;
+use crate::org::PolicyCache;
+use crate::routes::{AppState, app};
+use crate::store::{BootstrapKey, Store, StoreConfig, StoreError, bootstrap, create_org};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    #[error("cannot write {0}: {1}")]
+    KeyFile(String, std::io::Error),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// `ascend orgs create NAME`: works while a server runs on the same store.
+pub async fn create_organisation(config: &StoreConfig, name: &str) -> Result<String, StoreError> {
+    let store = Store::open(config).await?;
+    let key = create_org(&store, name).await;
+    store.pool.close().await;
+    key
+}
+
+fn write_key_file(dir: &Path, key: &str) -> Result<String, ServeError> {
+    let path = dir.join("admin.key");
+    let shown = path.display().to_string();
+    let fail = |e| ServeError::KeyFile(shown.clone(), e);
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(fail)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(fail)?;
+    std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes()).map_err(fail)?;
+    Ok(shown)
+}
+
+fn announce(config: &ServerConfig, key: Option<BootstrapKey>) -> Result<(), ServeError> {
+    match key {
+        Some(BootstrapKey {
+            key,
+            generated: true,
+        }) => {
+            let path = write_key_file(&config.store.data_dir, &key)?;
+            println!(
+                "ascend: created organisation `default`; its admin API key (shown once, also in {path}):"
+            );
+            println!("{key}");
+        }
+        Some(BootstrapKey {
+            generated: false, ..
+        }) => {
+            println!(
+                "ascend: created organisation `default` with the admin key from ASCEND_BOOTSTRAP_KEY"
+            );
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+    builder.install_recorder().ok()
+}
+
+fn spawn_expiry(store: Store, ttl_secs: u64) {
+    let every = Duration::from_millis((ttl_secs * 250).clamp(200, 5_000));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = expire_due(&store).await {
+                tracing::warn!(error = %e, "expiring pending actions failed");
+            }
+        }
+    });
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests (long-polls answer
+/// at once with what they have).
+pub async fn serve(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let store = Store::open(&config.store).await?;
+    let key = bootstrap(&store, config.bootstrap_key.clone()).await?;
+    announce(&config, key)?;
+    let (stop, stopped) = watch::channel(false);
+    let state = AppState {
+        store: store.clone(),
+        limiter: Limiter::new(config.rate_limit_per_sec),
+        policies: PolicyCache::default(),
+        metrics: install_metrics(),
+        shutdown: stopped,
+        config: Arc::new(config.clone()),
+    };
+    spawn_expiry(store.clone(), config.pending_ttl_secs);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServeError::Listen(config.listen, e))?;
+    let backend = format!("{:?}", store.backend).to_lowercase();
+    println!(
+        "ascend: listening on http://{} ({backend})",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await?;
+    store.pool.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,163 @@
+//! Storage: one `AnyPool` over SQLite or PostgreSQL, a writer that commits, and the hub
+//! that wakes waiters when something changes.
+//!
+//! Every query is written once, with `$n` placeholders, and runs on both backends.
+
+mod bootstrap;
+mod hub;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
+
+pub use bootstrap::{BootstrapKey, bootstrap, create_org, insert_key};
+pub use hub::{Event, Hub};
+
+use crate::error::ApiError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the data lives.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("cannot open the database: {0}")]
+    Open(#[from] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Bootstrap(String),
+}
+
+/// The store, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub backend: Backend,
+    writer: writer::Writer,
+    pub hub: Hub,
+}
+
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
+];
+
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    for pragma in SQLITE_PRAGMAS {
+        sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("ascend.db").display())
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store.
+    pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match &config.database_url {
+            Some(url) if url.starts_with("postgres") => (url.clone(), Backend::Postgres),
+            Some(url) => (url.clone(), Backend::Sqlite),
+            None => {
+                std::fs::create_dir_all(&config.data_dir)
+                    .map_err(|e| StoreError::DataDir(config.data_dir.clone(), e))?;
+                (sqlite_url(&config.data_dir), Backend::Sqlite)
+            }
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let options = options.disable_statement_logging();
+        let sqlite = backend == Backend::Sqlite;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(15))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        sqlite_pragmas(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options.clone())
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        let writer = if sqlite {
+            let mut conn = AnyConnection::connect_with(&options).await?;
+            sqlite_pragmas(&mut conn).await?;
+            writer::Writer::sqlite(conn)
+        } else {
+            writer::Writer::Pool(pool.clone())
+        };
+        let hub = Hub::new();
+        if backend == Backend::Postgres {
+            hub.listen_postgres(url.clone());
+        }
+        Ok(Store {
+            pool,
+            backend,
+            writer,
+            hub,
+        })
+    }
+
+    /// Runs `f` in a write transaction and commits before returning. On SQLite, writes
+    /// from concurrent requests share one commit (group commit); the result is returned
+    /// only once it is durable.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, ApiError>>
+            + Send
+            + 'static,
+    {
+        self.writer.run(self.backend, f).await
+    }
+
+    /// After a commit: wake local waiters now; on PostgreSQL the other replicas are woken
+    /// by the `NOTIFY` sent inside the transaction.
+    pub fn publish(&self, event: Event) {
+        self.hub.publish(event);
+    }
+
+    /// Inside a write: tells other replicas (PostgreSQL) once the transaction commits.
+    pub async fn notify_in_tx(
+        backend: Backend,
+        conn: &mut AnyConnection,
+        event: &Event,
+    ) -> Result<(), ApiError> {
+        if backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify('ascend_events', $1)")
+                .bind(event.encode())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}

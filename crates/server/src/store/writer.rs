@@ -1,0 +1,143 @@
+//! The write path. PostgreSQL: one transaction per request (rows lock what must be
+//! serialised). SQLite: one writer connection; requests queue up and everything queued
+//! while a commit runs shares the next one, each in its own savepoint, so the fsync of
+//! `synchronous = FULL` is paid once per batch, not once per request.
+
+use std::any::Any;
+
+use futures_util::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Backend;
+use crate::error::ApiError;
+
+type Output = Result<Box<dyn Any + Send>, ApiError>;
+type JobFn = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Output> + Send>;
+
+pub struct Job {
+    run: JobFn,
+    done: oneshot::Sender<Output>,
+}
+
+#[derive(Clone)]
+pub enum Writer {
+    Pool(AnyPool),
+    Sqlite(mpsc::Sender<Job>),
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Writer::Pool(_) => "Writer::Pool",
+            Writer::Sqlite(_) => "Writer::Sqlite",
+        })
+    }
+}
+
+const MAX_BATCH: usize = 256;
+
+impl Writer {
+    pub fn sqlite(conn: AnyConnection) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run_sqlite(conn, rx));
+        Writer::Sqlite(tx)
+    }
+
+    pub async fn run<T, F>(&self, _backend: Backend, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, ApiError>>
+            + Send
+            + 'static,
+    {
+        match self {
+            Writer::Pool(pool) => {
+                let mut tx = pool.begin().await?;
+                let value = f(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+            Writer::Sqlite(queue) => {
+                let run: JobFn = Box::new(move |conn| {
+                    Box::pin(
+                        async move { f(conn).await.map(|v| Box::new(v) as Box<dyn Any + Send>) },
+                    )
+                });
+                let (done, wait) = oneshot::channel();
+                queue
+                    .send(Job { run, done })
+                    .await
+                    .map_err(|_| ApiError::internal("the writer has stopped"))?;
+                let value = wait
+                    .await
+                    .map_err(|_| ApiError::internal("the writer has stopped"))??;
+                value
+                    .downcast::<T>()
+                    .map(|b| *b)
+                    .map_err(|_| ApiError::internal("writer result of the wrong type"))
+            }
+        }
+    }
+}
+
+async fn exec(conn: &mut AnyConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sql).execute(conn).await.map(|_| ())
+}
+
+async fn run_sqlite(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
+            fail_all(batch, &e);
+            continue;
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for job in batch {
+            let outcome = run_in_savepoint(&mut conn, job.run).await;
+            results.push((job.done, outcome));
+        }
+        match exec(&mut conn, "COMMIT").await {
+            Ok(()) => {
+                for (done, outcome) in results {
+                    let _ = done.send(outcome);
+                }
+            }
+            Err(e) => {
+                let _ = exec(&mut conn, "ROLLBACK").await;
+                tracing::error!(error = %e, "commit failed");
+                for (done, _) in results {
+                    let _ = done.send(Err(ApiError::internal("storage error")));
+                }
+            }
+        }
+    }
+}
+
+async fn run_in_savepoint(conn: &mut AnyConnection, run: JobFn) -> Output {
+    exec(conn, "SAVEPOINT job").await?;
+    let outcome = run(conn).await;
+    let end = if outcome.is_ok() {
+        exec(conn, "RELEASE job").await
+    } else {
+        match exec(conn, "ROLLBACK TO job").await {
+            Ok(()) => exec(conn, "RELEASE job").await,
+            Err(e) => Err(e),
+        }
+    };
+    end?;
+    outcome
+}
+
+fn fail_all(batch: Vec<Job>, e: &sqlx::Error) {
+    tracing::error!(error = %e, "cannot begin a write transaction");
+    for job in batch {
+        let _ = job.done.send(Err(ApiError::internal("storage error")));
+    }
+}
