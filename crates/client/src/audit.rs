@@ -1,0 +1,578 @@
+//! Audit events of locally decided calls and outcomes of platform-decided ones: queued by
+//! the call path (never blocking it), uploaded in batches by a background task, spilled to
+//! an append-only JSON Lines file while the platform is away or memory is full, and
+//! uploaded from there once it is back. Uploads are idempotent by `action_id`, so a file
+//! sent twice (a crash between upload and truncate) costs duplicates the server skips,
+//! never a lost event.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::platform::{Platform, PlatformError};
+
+/// How an executed (or refused) call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    Succeeded,
+    Failed,
+    NotExecuted,
+}
+
+/// The outcome reported for a call: status, AWS error code, latency of the AWS call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallOutcome {
+    pub status: OutcomeStatus,
+    pub error_code: Option<String>,
+    /// `None`: measured by the governor, from the ruling to [`crate::Governor::finish`].
+    pub latency_ms: Option<f64>,
+}
+
+impl CallOutcome {
+    pub fn succeeded() -> Self {
+        Self {
+            status: OutcomeStatus::Succeeded,
+            error_code: None,
+            latency_ms: None,
+        }
+    }
+
+    pub fn failed(error_code: impl Into<String>) -> Self {
+        Self {
+            status: OutcomeStatus::Failed,
+            error_code: Some(error_code.into()),
+            latency_ms: None,
+        }
+    }
+
+    pub fn not_executed() -> Self {
+        Self {
+            status: OutcomeStatus::NotExecuted,
+            error_code: None,
+            latency_ms: None,
+        }
+    }
+}
+
+/// One locally decided call, as `POST /api/v1/audit/events` takes it. `parameters` are
+/// redacted before the event leaves memory.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    pub action_id: String,
+    pub agent_id: Arc<str>,
+    pub agent_name: Arc<str>,
+    pub service: String,
+    pub operation: String,
+    pub parameters: Value,
+    pub region: String,
+    pub decision: &'static str,
+    pub risk_score: u8,
+    pub risk_level: &'static str,
+    pub reason: String,
+    pub policy_ids: Vec<String>,
+    pub dry_run: bool,
+    pub timestamp: SystemTime,
+    pub outcome: CallOutcome,
+}
+
+impl AuditEvent {
+    pub(crate) fn to_json(&self) -> Value {
+        let timestamp = time::OffsetDateTime::from(self.timestamp)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        json!({
+            "action_id": self.action_id,
+            "agent_id": &*self.agent_id,
+            "agent_name": &*self.agent_name,
+            "service": self.service,
+            "operation": self.operation,
+            "parameters": ascend_core::redact(&self.parameters),
+            "region": self.region,
+            "decision": self.decision,
+            "risk_score": self.risk_score,
+            "risk_level": self.risk_level,
+            "reason": self.reason,
+            "policy_ids": self.policy_ids,
+            "dry_run": self.dry_run,
+            "timestamp": timestamp,
+            "outcome": self.outcome,
+        })
+    }
+}
+
+/// What travels from the call path to the uploader.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    Event(Box<AuditEvent>),
+    Result { action_id: String, body: Value },
+    Flush(oneshot::Sender<bool>),
+    Shutdown(oneshot::Sender<bool>),
+}
+
+/// What waits to be uploaded, in memory or on disk (one JSON object per line).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Item {
+    Event { event: Value },
+    Result { action_id: String, body: Value },
+}
+
+/// Counters a caller (and the tests) can read.
+#[derive(Debug, Default)]
+pub(crate) struct AuditCounters {
+    pub queued: AtomicU64,
+    pub uploaded: AtomicU64,
+    pub spilled: AtomicU64,
+    pub dropped: AtomicU64,
+    pub on_disk: AtomicU64,
+    pub in_memory: AtomicU64,
+}
+
+const BATCH: usize = 500;
+const BASE_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A short, stable tag of the platform and key, so a process only adopts queue files
+/// written for the same organisation.
+fn owner_tag(base_url: &str, api_key: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in base_url.bytes().chain([0u8]).chain(api_key.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The on-disk part of the queue: our own locked file plus files of dead processes.
+#[derive(Debug)]
+struct Spool {
+    dir: PathBuf,
+    tag: String,
+    own_path: PathBuf,
+    own: Option<File>,
+    own_lines: u64,
+    adopted: Vec<(PathBuf, File)>,
+}
+
+impl Spool {
+    fn new(dir: PathBuf, tag: String) -> Self {
+        let own_path = dir.join(format!(
+            "{tag}-{}-{}.jsonl",
+            std::process::id(),
+            ulid::Ulid::new()
+        ));
+        let mut spool = Self {
+            dir,
+            tag,
+            own_path,
+            own: None,
+            own_lines: 0,
+            adopted: Vec::new(),
+        };
+        spool.adopt_orphans();
+        spool
+    }
+
+    /// Files of this owner tag that no live process holds locked.
+    fn adopt_orphans(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(&format!("{}-", self.tag))
+                || !name.ends_with(".jsonl")
+                || path == self.own_path
+            {
+                continue;
+            }
+            let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
+                continue;
+            };
+            if file.try_lock().is_ok() {
+                self.adopted.push((path, file));
+            }
+        }
+    }
+
+    fn lines_of(path: &Path) -> u64 {
+        File::open(path)
+            .map(|f| BufReader::new(f).lines().count() as u64)
+            .unwrap_or(0)
+    }
+
+    fn pending_lines(&self) -> u64 {
+        self.own_lines
+            + self
+                .adopted
+                .iter()
+                .map(|(p, _)| Self::lines_of(p))
+                .sum::<u64>()
+    }
+
+    fn append(&mut self, items: &[Item]) -> std::io::Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        if self.own.is_none() {
+            std::fs::create_dir_all(&self.dir)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&self.own_path)?;
+            file.try_lock().map_err(std::io::Error::other)?;
+            self.own = Some(file);
+        }
+        let file = self.own.as_mut().expect("opened above");
+        let mut buffer = Vec::with_capacity(items.len() * 256);
+        for item in items {
+            serde_json::to_writer(&mut buffer, item).map_err(std::io::Error::other)?;
+            buffer.push(b'\n');
+        }
+        file.write_all(&buffer)?;
+        file.sync_data()?;
+        self.own_lines += items.len() as u64;
+        Ok(())
+    }
+
+    fn read(path: &Path) -> Vec<Item> {
+        let Ok(file) = File::open(path) else {
+            return Vec::new();
+        };
+        BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| serde_json::from_str::<Item>(&line).ok())
+            .collect()
+    }
+}
+
+pub(crate) struct Uploader {
+    platform: Arc<Platform>,
+    rx: mpsc::UnboundedReceiver<Queued>,
+    pending: Vec<Item>,
+    spool: Spool,
+    counters: Arc<AuditCounters>,
+    memory_limit: usize,
+    interval: Duration,
+    backoff: Duration,
+    retry_at: Option<Instant>,
+    waiters: Vec<oneshot::Sender<bool>>,
+}
+
+impl Uploader {
+    pub(crate) fn new(
+        platform: Arc<Platform>,
+        rx: mpsc::UnboundedReceiver<Queued>,
+        config: &crate::Config,
+        counters: Arc<AuditCounters>,
+    ) -> Self {
+        let spool = Spool::new(
+            config.resolved_queue_dir(),
+            owner_tag(config.base(), &config.api_key),
+        );
+        counters
+            .on_disk
+            .store(spool.pending_lines(), Ordering::Relaxed);
+        Self {
+            platform,
+            rx,
+            pending: Vec::new(),
+            spool,
+            counters,
+            memory_limit: config.memory_queue_limit.max(1),
+            interval: config.upload_interval,
+            backoff: BASE_BACKOFF,
+            retry_at: None,
+            waiters: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, message: Queued) -> Option<oneshot::Sender<bool>> {
+        match message {
+            Queued::Event(event) => {
+                self.pending.push(Item::Event {
+                    event: event.to_json(),
+                });
+            }
+            Queued::Result { action_id, body } => {
+                self.pending.push(Item::Result { action_id, body });
+            }
+            Queued::Flush(tx) => {
+                self.waiters.push(tx);
+                self.retry_at = None;
+            }
+            Queued::Shutdown(tx) => return Some(tx),
+        }
+        None
+    }
+
+    fn spill(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let items = std::mem::take(&mut self.pending);
+        match self.spool.append(&items) {
+            Ok(()) => {
+                self.counters
+                    .spilled
+                    .fetch_add(items.len() as u64, Ordering::Relaxed);
+            }
+            Err(error) => {
+                log::warn!(
+                    "ascend: cannot write the audit queue under {}: {error}; keeping events in memory",
+                    self.spool.dir.display()
+                );
+                self.pending = items;
+            }
+        }
+    }
+
+    fn publish(&self) {
+        self.counters
+            .in_memory
+            .store(self.pending.len() as u64, Ordering::Relaxed);
+        self.counters.on_disk.store(
+            self.spool.own_lines
+                + if self.spool.adopted.is_empty() {
+                    0
+                } else {
+                    self.spool.pending_lines() - self.spool.own_lines
+                },
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Sends `items`; `Err` with the ones not sent when the platform is away.
+    async fn send(&self, items: Vec<Item>) -> Result<(), (PlatformError, Vec<Item>)> {
+        let mut events = Vec::new();
+        let mut rest = items.into_iter().peekable();
+        while let Some(item) = rest.next() {
+            match item {
+                Item::Event { event } => {
+                    events.push(event);
+                    let next_is_event = matches!(rest.peek(), Some(Item::Event { .. }));
+                    if events.len() >= BATCH || !next_is_event {
+                        let batch = std::mem::take(&mut events);
+                        if let Err(error) = self.platform.upload_events(&batch).await {
+                            if permanent(&error) {
+                                log::warn!(
+                                    "ascend: audit batch of {} refused: {error}",
+                                    batch.len()
+                                );
+                                self.counters
+                                    .dropped
+                                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                                continue;
+                            }
+                            let mut unsent: Vec<Item> = batch
+                                .into_iter()
+                                .map(|event| Item::Event { event })
+                                .collect();
+                            unsent.extend(rest);
+                            return Err((error, unsent));
+                        }
+                        self.counters
+                            .uploaded
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    }
+                }
+                Item::Result { action_id, body } => {
+                    match self.platform.post_result(&action_id, &body).await {
+                        Ok(_) => {}
+                        Err(error) if permanent(&error) || is_conflict(&error) => {
+                            log::warn!("ascend: result of {action_id} refused: {error}");
+                        }
+                        Err(error) => {
+                            let mut unsent = vec![Item::Result { action_id, body }];
+                            unsent.extend(rest);
+                            return Err((error, unsent));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Disk first (oldest), then memory. `true` when nothing is left anywhere.
+    async fn attempt(&mut self) -> bool {
+        // Adopted files of dead processes.
+        while let Some((path, _)) = self.spool.adopted.first() {
+            let items = Spool::read(path);
+            if let Err((error, _)) = self.send(items).await {
+                log::debug!("ascend: audit upload deferred: {error}");
+                return false;
+            }
+            let (path, file) = self.spool.adopted.remove(0);
+            drop(file);
+            let _ = std::fs::remove_file(path);
+        }
+        if self.spool.own_lines > 0 {
+            let items = Spool::read(&self.spool.own_path);
+            if let Err((error, _)) = self.send(items).await {
+                log::debug!("ascend: audit upload deferred: {error}");
+                return false;
+            }
+            if let Some(file) = &self.spool.own {
+                let _ = file.set_len(0);
+                let _ = file.sync_data();
+            }
+            self.spool.own_lines = 0;
+        }
+        let items = std::mem::take(&mut self.pending);
+        match self.send(items).await {
+            Ok(()) => true,
+            Err((error, unsent)) => {
+                log::debug!("ascend: audit upload deferred: {error}");
+                self.pending = unsent;
+                false
+            }
+        }
+    }
+
+    fn answer_waiters(&mut self, done: bool) {
+        if done {
+            for waiter in self.waiters.drain(..) {
+                let _ = waiter.send(true);
+            }
+        } else {
+            self.waiters.retain(|w| !w.is_closed());
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.spool.own_lines == 0 && self.spool.adopted.is_empty()
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut shutdown = None;
+            tokio::select! {
+                message = self.rx.recv() => match message {
+                    Some(message) => shutdown = self.take(message),
+                    None => {
+                        let (tx, _rx) = oneshot::channel();
+                        shutdown = Some(tx);
+                    }
+                },
+                _ = ticker.tick() => {}
+            }
+            // Take whatever else is waiting, a bounded number at a time.
+            for _ in 0..10_000 {
+                if shutdown.is_some() {
+                    break;
+                }
+                match self.rx.try_recv() {
+                    Ok(message) => shutdown = self.take(message),
+                    Err(_) => break,
+                }
+            }
+            if self.pending.len() >= self.memory_limit {
+                self.spill();
+            }
+            if let Some(done) = shutdown {
+                let ok = self.is_empty() || self.attempt().await;
+                if !ok {
+                    self.spill();
+                }
+                self.answer_waiters(ok);
+                self.publish();
+                self.spool.close_if_empty();
+                let _ = done.send(ok);
+                return;
+            }
+            let due = self.retry_at.is_none_or(|at| Instant::now() >= at);
+            if self.is_empty() {
+                self.answer_waiters(true);
+            } else if due {
+                if self.attempt().await {
+                    self.backoff = BASE_BACKOFF;
+                    self.retry_at = None;
+                    self.answer_waiters(true);
+                } else {
+                    // The platform is away: keep everything on disk until it is back.
+                    self.spill();
+                    self.retry_at = Some(Instant::now() + self.backoff);
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    self.answer_waiters(false);
+                }
+            } else {
+                self.spill();
+            }
+            self.publish();
+        }
+    }
+}
+
+impl Spool {
+    fn close_if_empty(&mut self) {
+        if self.own_lines == 0
+            && let Some(file) = self.own.take()
+        {
+            drop(file);
+            let _ = std::fs::remove_file(&self.own_path);
+        }
+    }
+}
+
+fn permanent(error: &PlatformError) -> bool {
+    matches!(
+        error,
+        PlatformError::Http {
+            status: 400 | 413 | 422,
+            ..
+        }
+    )
+}
+
+fn is_conflict(error: &PlatformError) -> bool {
+    matches!(error, PlatformError::Http { status: 409, .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spool_appends_reads_and_adopts_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let tag = owner_tag("http://x", "k");
+        let item = Item::Event {
+            event: json!({"action_id": "act_1"}),
+        };
+        {
+            let mut spool = Spool::new(dir.path().to_path_buf(), tag.clone());
+            spool.append(&[item.clone(), item.clone()]).unwrap();
+            assert_eq!(spool.own_lines, 2);
+            assert_eq!(Spool::read(&spool.own_path).len(), 2);
+            // While it is held, another spool does not adopt it.
+            let other = Spool::new(dir.path().to_path_buf(), tag.clone());
+            assert!(other.adopted.is_empty());
+        }
+        // Its owner is gone: the next one adopts it; another owner tag does not.
+        let stranger = Spool::new(dir.path().to_path_buf(), owner_tag("http://y", "k"));
+        assert!(stranger.adopted.is_empty());
+        let heir = Spool::new(dir.path().to_path_buf(), tag);
+        assert_eq!(heir.adopted.len(), 1);
+        assert_eq!(heir.pending_lines(), 2);
+    }
+
+    #[test]
+    fn owner_tags_differ_by_key_and_url() {
+        assert_ne!(owner_tag("a", "b"), owner_tag("a", "c"));
+        assert_ne!(owner_tag("ab", ""), owner_tag("a", "b"));
+    }
+}

@@ -1,0 +1,747 @@
+//! The [`Governor`]: what a front end asks before it sends an AWS call.
+//!
+//! [`Governor::prepare`] is the fast, synchronous part: bypass, the local decision with
+//! the last policy bundle, the `act_` id. Only a call that needs the platform (approval,
+//! or no bundle yet) comes back as a [`PlatformJob`], which [`Governor::resolve`] (async)
+//! or [`Governor::resolve_blocking`] finishes on the governor's own runtime, so it works
+//! from any thread and from any async runtime.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use ascend_core::{Call, Decision, OperationName, PolicyEngine, RiskLevel, Verdict, decide};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::audit::{AuditCounters, AuditEvent, CallOutcome, OutcomeStatus, Queued, Uploader};
+use crate::bundle::{BundleCell, poll};
+use crate::config::{Config, FailMode};
+use crate::ids::new_action_id;
+use crate::platform::{ActionAnswer, Platform, PlatformError};
+
+/// One AWS call about to be sent. Names in any spelling (`s3`/`DeleteBucket`).
+#[derive(Debug, Clone)]
+pub struct CallRequest<'a> {
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub params: Value,
+    pub region: &'a str,
+}
+
+/// The decision as the metrics and logs name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decided {
+    Approved,
+    Denied,
+    /// Waiting for a person; only when `approval_timeout` is zero.
+    Pending,
+}
+
+impl Decided {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Pending => "pending",
+        }
+    }
+}
+
+/// Who decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// This client, with the organisation's policy bundle.
+    Local,
+    /// The platform (submit, then a person or the server's policies).
+    Platform,
+    /// The platform could not be asked; the fail mode decided.
+    FailMode,
+}
+
+/// The answer for one governed call.
+#[derive(Debug)]
+pub struct Ruling {
+    pub action_id: String,
+    /// Canonical names (`s3`, `delete_bucket`).
+    pub service: String,
+    pub operation: String,
+    pub decided: Decided,
+    /// Whether the front end sends the call now.
+    pub executes: bool,
+    pub risk_score: u8,
+    pub risk_level: RiskLevel,
+    pub reason: String,
+    pub policy_ids: Vec<String>,
+    pub dry_run: bool,
+    pub source: Source,
+    /// The fail-mode warning, when the platform could not be asked.
+    pub warning: Option<String>,
+    /// Time spent deciding.
+    pub governance_latency: Duration,
+    audit: Option<Box<AuditEvent>>,
+    decided_at: Instant,
+}
+
+impl Ruling {
+    /// `s3.delete_bucket`.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.service, self.operation)
+    }
+}
+
+/// A call the platform must decide; finish it with [`Governor::resolve`].
+#[derive(Debug)]
+pub struct PlatformJob {
+    name: Arc<OperationName>,
+    params: Value,
+    region: String,
+    decision: Decision,
+    action_id: String,
+    started: Instant,
+}
+
+/// What [`Governor::prepare`] found.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Not governed: send it, record nothing.
+    Bypass,
+    /// Decided here.
+    Done(Ruling),
+    /// Needs the platform.
+    Platform(PlatformJob),
+}
+
+/// Counters for tests, benchmarks and health checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests made while a governed call waited (submit, status polls).
+    pub sync_requests: u64,
+    pub events_queued: u64,
+    pub events_uploaded: u64,
+    pub events_spilled: u64,
+    pub events_dropped: u64,
+    pub on_disk: u64,
+    pub in_memory: u64,
+    /// How many bundles arrived.
+    pub bundle_version: u64,
+    pub has_bundle: bool,
+    pub blocked: bool,
+    pub circuit_open: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    agent_id: Arc<str>,
+    agent_name: Arc<str>,
+    platform: Arc<Platform>,
+    bundle: Arc<BundleCell>,
+    audit_tx: mpsc::UnboundedSender<Queued>,
+    counters: Arc<AuditCounters>,
+    names: RwLock<HashMap<(String, String), Arc<OperationName>>>,
+    handle: tokio::runtime::Handle,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    stop: watch::Sender<bool>,
+    empty_engine: PolicyEngine,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(runtime) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Governs AWS calls for one agent. Cheap to clone; all clones share one state.
+#[derive(Debug, Clone)]
+pub struct Governor {
+    inner: Arc<Inner>,
+}
+
+/// Why a governor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("API key required")]
+    MissingKey,
+    #[error("cannot start the governor's runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+}
+
+impl Governor {
+    /// Starts the background bundle poll and audit uploader on a runtime of its own.
+    /// Does not wait for the first bundle: see [`Governor::ready`].
+    pub fn new(config: Config) -> Result<Self, StartError> {
+        if config.api_key.trim().is_empty() {
+            return Err(StartError::MissingKey);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ascend-client")
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let platform = {
+            let _guard = handle.enter();
+            Arc::new(Platform::new(&config)?)
+        };
+        let bundle = Arc::new(BundleCell::new());
+        let counters = Arc::new(AuditCounters::default());
+        let (audit_tx, audit_rx) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let uploader = Uploader::new(platform.clone(), audit_rx, &config, counters.clone());
+        handle.spawn(uploader.run());
+        handle.spawn(poll(
+            platform.clone(),
+            bundle.clone(),
+            config.agent_id.clone(),
+            config.settings.clone(),
+            config.bundle_wait,
+            stop_rx,
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                agent_id: config.agent_id.as_str().into(),
+                agent_name: config.agent_name.as_str().into(),
+                config,
+                platform,
+                bundle,
+                audit_tx,
+                counters,
+                names: RwLock::new(HashMap::new()),
+                handle,
+                runtime: Mutex::new(Some(runtime)),
+                stop,
+                empty_engine: PolicyEngine::empty(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn agent_id(&self) -> &str {
+        &self.inner.agent_id
+    }
+
+    /// Waits until the first policy bundle arrived or the first attempt to get one
+    /// failed, up to `timeout`. `true` if a bundle is here.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.inner.bundle.subscribe();
+        let wait = async move {
+            rx.wait_for(|(ok, failed)| *ok > 0 || *failed > 0)
+                .await
+                .is_ok_and(|p| p.0 > 0)
+        };
+        let task = self.inner.handle.spawn(wait);
+        tokio::time::timeout(timeout, task)
+            .await
+            .is_ok_and(|r| r.unwrap_or(false))
+    }
+
+    /// [`Governor::ready`] for threads outside any async runtime.
+    pub fn wait_ready_blocking(&self, timeout: Duration) -> bool {
+        let this = self.clone();
+        self.block_on(async move { this.ready(timeout).await })
+            .unwrap_or(false)
+    }
+
+    fn block_on<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.inner.handle.spawn(async move {
+            let _ = tx.send(future.await);
+        });
+        rx.recv().ok()
+    }
+
+    fn name(&self, service: &str, operation: &str) -> Arc<OperationName> {
+        let names = &self.inner.names;
+        if let Some(name) = names
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(service.to_string(), operation.to_string()))
+        {
+            return name.clone();
+        }
+        let name = Arc::new(OperationName::from_parts(service, operation));
+        let mut names = names.write().unwrap_or_else(|e| e.into_inner());
+        if names.len() > 50_000 {
+            names.clear();
+        }
+        names.insert((service.to_string(), operation.to_string()), name.clone());
+        name
+    }
+
+    /// The synchronous part of governing a call: no network, no waiting.
+    pub fn prepare(&self, request: CallRequest<'_>) -> Prepared {
+        let started = Instant::now();
+        let inner = &self.inner;
+        let name = self.name(request.service, request.operation);
+        if inner.config.settings.bypasses(&name) {
+            return Prepared::Bypass;
+        }
+        let bundle = inner.bundle.get();
+        let (engine, blocked, settings) = match &bundle {
+            Some(b) => (b.engine.as_ref(), b.blocked.as_deref(), &b.settings),
+            None => (None, None, &inner.config.settings),
+        };
+        let call = Call {
+            agent_id: &inner.agent_id,
+            name: &name,
+            params: &request.params,
+            region: request.region,
+        };
+        let decision = decide(
+            &call,
+            settings,
+            engine.unwrap_or(&inner.empty_engine),
+            blocked,
+        );
+        let action_id = new_action_id();
+        let local = engine.is_some() || decision.dry_run;
+        if !local || (decision.verdict == Verdict::NeedsApproval && !decision.dry_run) {
+            return Prepared::Platform(PlatformJob {
+                name,
+                params: request.params,
+                region: request.region.to_string(),
+                decision,
+                action_id,
+                started,
+            });
+        }
+        let decided = match decision.verdict {
+            Verdict::Allow | Verdict::Bypass => Decided::Approved,
+            Verdict::Deny => Decided::Denied,
+            Verdict::NeedsApproval if inner.config.approval_timeout.is_zero() => Decided::Pending,
+            Verdict::NeedsApproval => Decided::Denied,
+        };
+        let reason = if decision.dry_run && decision.verdict == Verdict::NeedsApproval {
+            format!("{} (dry run: not submitted for approval)", decision.reason)
+        } else {
+            decision.reason.clone()
+        };
+        Prepared::Done(self.local_ruling(
+            &name,
+            request.params,
+            request.region,
+            &decision,
+            decided,
+            reason,
+            action_id,
+            Source::Local,
+            None,
+            started,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn local_ruling(
+        &self,
+        name: &OperationName,
+        params: Value,
+        region: &str,
+        decision: &Decision,
+        decided: Decided,
+        reason: String,
+        action_id: String,
+        source: Source,
+        warning: Option<String>,
+        started: Instant,
+    ) -> Ruling {
+        let inner = &self.inner;
+        let executes = decided == Decided::Approved || decision.dry_run;
+        let event = Box::new(AuditEvent {
+            action_id: action_id.clone(),
+            agent_id: inner.agent_id.clone(),
+            agent_name: inner.agent_name.clone(),
+            service: name.service.clone(),
+            operation: name.operation.clone(),
+            parameters: params,
+            region: region.to_string(),
+            decision: decided.as_str(),
+            risk_score: decision.risk_score,
+            risk_level: decision.risk_level.as_str(),
+            reason: reason.clone(),
+            policy_ids: decision.policy_ids.clone(),
+            dry_run: decision.dry_run,
+            timestamp: SystemTime::now(),
+            outcome: CallOutcome::not_executed(),
+        });
+        let audit = if executes {
+            Some(event)
+        } else {
+            self.queue(Queued::Event(event));
+            None
+        };
+        Ruling {
+            action_id,
+            service: name.service.clone(),
+            operation: name.operation.clone(),
+            decided,
+            executes,
+            risk_score: decision.risk_score,
+            risk_level: decision.risk_level,
+            reason,
+            policy_ids: decision.policy_ids.clone(),
+            dry_run: decision.dry_run,
+            source,
+            warning,
+            governance_latency: started.elapsed(),
+            audit,
+            decided_at: Instant::now(),
+        }
+    }
+
+    fn queue(&self, item: Queued) {
+        if matches!(item, Queued::Event(_)) {
+            self.inner.counters.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self.inner.audit_tx.send(item);
+    }
+
+    /// Decides one call, asking the platform only when it must.
+    pub async fn check(&self, request: CallRequest<'_>) -> Option<Ruling> {
+        match self.prepare(request) {
+            Prepared::Bypass => None,
+            Prepared::Done(ruling) => Some(ruling),
+            Prepared::Platform(job) => Some(self.resolve(job).await),
+        }
+    }
+
+    /// [`Governor::check`] for threads outside any async runtime.
+    pub fn check_blocking(&self, request: CallRequest<'_>) -> Option<Ruling> {
+        match self.prepare(request) {
+            Prepared::Bypass => None,
+            Prepared::Done(ruling) => Some(ruling),
+            Prepared::Platform(job) => Some(self.resolve_blocking(job)),
+        }
+    }
+
+    /// Asks the platform, on the governor's runtime, whatever runtime awaits it.
+    pub async fn resolve(&self, job: PlatformJob) -> Ruling {
+        let this = self.clone();
+        let fallback = (
+            job.decision.clone(),
+            job.name.clone(),
+            job.action_id.clone(),
+        );
+        match self
+            .inner
+            .handle
+            .spawn(async move { this.resolve_here(job).await })
+            .await
+        {
+            Ok(ruling) => ruling,
+            Err(error) => self.fail(
+                fallback.1,
+                Value::Null,
+                String::new(),
+                &fallback.0,
+                fallback.2,
+                &PlatformError::Protocol(error.to_string()),
+                Instant::now(),
+            ),
+        }
+    }
+
+    /// [`Governor::resolve`] for threads outside any async runtime (blocks the thread).
+    pub fn resolve_blocking(&self, job: PlatformJob) -> Ruling {
+        let this = self.clone();
+        let fallback = (
+            job.decision.clone(),
+            job.name.clone(),
+            job.action_id.clone(),
+        );
+        match self.block_on(async move { this.resolve_here(job).await }) {
+            Some(ruling) => ruling,
+            None => self.fail(
+                fallback.1,
+                Value::Null,
+                String::new(),
+                &fallback.0,
+                fallback.2,
+                &PlatformError::Protocol("the governor's runtime stopped".into()),
+                Instant::now(),
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fail(
+        &self,
+        name: Arc<OperationName>,
+        params: Value,
+        region: String,
+        decision: &Decision,
+        action_id: String,
+        error: &PlatformError,
+        started: Instant,
+    ) -> Ruling {
+        let level = decision.risk_level;
+        let mode = self
+            .inner
+            .config
+            .fail_mode
+            .unwrap_or_else(|| FailMode::default_for(level));
+        let (decided, warning, reason) = match mode {
+            FailMode::Open => (
+                Decided::Approved,
+                format!(
+                    "Governance evaluation failed, allowing {}-risk operation",
+                    level.as_str()
+                ),
+                format!("Ascend platform unavailable ({error}); allowed by fail mode open"),
+            ),
+            FailMode::Closed => (
+                Decided::Denied,
+                format!(
+                    "Governance evaluation failed, denying {}-risk operation",
+                    match level {
+                        RiskLevel::High | RiskLevel::Critical => "high",
+                        other => other.as_str(),
+                    }
+                ),
+                format!("Ascend platform unavailable ({error}); denied by fail mode closed"),
+            ),
+        };
+        self.local_ruling(
+            &name,
+            params,
+            &region,
+            decision,
+            decided,
+            reason,
+            action_id,
+            Source::FailMode,
+            Some(warning),
+            started,
+        )
+    }
+
+    fn submit_body(&self, job: &PlatformJob) -> Value {
+        let settings = match self.inner.bundle.get() {
+            Some(b) => (
+                b.settings.auto_approve_low_risk,
+                b.settings.auto_approve_medium_risk,
+            ),
+            None => (
+                self.inner.config.settings.auto_approve_low_risk,
+                self.inner.config.settings.auto_approve_medium_risk,
+            ),
+        };
+        let name = format!("{}.{}", job.name.service, job.name.operation);
+        json!({
+            "action_type": name,
+            "service": job.name.service,
+            "operation": job.name.operation,
+            "parameters": ascend_core::redact(&job.params),
+            "region": job.region,
+            "agent_id": &*self.inner.agent_id,
+            "agent_name": &*self.inner.agent_name,
+            "tool_name": self.inner.config.tool_name,
+            "description": name,
+            "auto_approve_low_risk": settings.0,
+            "auto_approve_medium_risk": settings.1,
+            "client_action_id": job.action_id,
+        })
+    }
+
+    fn platform_ruling(
+        &self,
+        job: &PlatformJob,
+        answer: &ActionAnswer,
+        decided: Decided,
+    ) -> Ruling {
+        let risk_score = answer
+            .risk_score
+            .map_or(job.decision.risk_score, |s| s.clamp(0.0, 100.0) as u8);
+        let risk_level = answer
+            .risk_level
+            .as_deref()
+            .and_then(RiskLevel::parse)
+            .unwrap_or_else(|| RiskLevel::from_score(risk_score));
+        let reason = answer.why().map_or_else(
+            || match decided {
+                Decided::Approved => "approved".to_string(),
+                Decided::Denied => "denied by the Ascend platform".to_string(),
+                Decided::Pending => "awaiting approval".to_string(),
+            },
+            str::to_string,
+        );
+        Ruling {
+            action_id: answer
+                .id()
+                .map_or_else(|| job.action_id.clone(), str::to_string),
+            service: job.name.service.clone(),
+            operation: job.name.operation.clone(),
+            decided,
+            executes: decided == Decided::Approved,
+            risk_score,
+            risk_level,
+            reason,
+            policy_ids: if answer.policy_ids.is_empty() {
+                job.decision.policy_ids.clone()
+            } else {
+                answer.policy_ids.clone()
+            },
+            dry_run: false,
+            source: Source::Platform,
+            warning: None,
+            governance_latency: job.started.elapsed(),
+            audit: None,
+            decided_at: Instant::now(),
+        }
+    }
+
+    async fn resolve_here(&self, job: PlatformJob) -> Ruling {
+        let answer = match self.inner.platform.submit(&self.submit_body(&job)).await {
+            Ok(answer) => answer,
+            Err(error) => return self.fail_job(job, &error),
+        };
+        let mut answer = answer;
+        let deadline = job.started + self.inner.config.approval_timeout;
+        let mut backoff = Duration::from_millis(100);
+        let mut last_error: Option<PlatformError> = None;
+        // Bounded: each round waits on the server (≤ 60 s) or sleeps, until the deadline.
+        loop {
+            match answer.status.as_str() {
+                "approved" | "allowed" | "auto_approved" | "executed" => {
+                    return self.platform_ruling(&job, &answer, Decided::Approved);
+                }
+                "denied" | "rejected" | "expired" => {
+                    return self.platform_ruling(&job, &answer, Decided::Denied);
+                }
+                _ => {}
+            }
+            if self.inner.config.approval_timeout.is_zero() {
+                return self.platform_ruling(&job, &answer, Decided::Pending);
+            }
+            let Some(id) = answer.id().map(str::to_string) else {
+                return self.fail_job(job, &PlatformError::Protocol("no action id".into()));
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                if let Some(error) = last_error {
+                    return self.fail_job(job, &error);
+                }
+                let mut ruling = self.platform_ruling(&job, &answer, Decided::Denied);
+                ruling.reason = format!(
+                    "approval timed out after {} s",
+                    self.inner.config.approval_timeout.as_secs_f64()
+                );
+                return ruling;
+            }
+            let remaining = deadline - now;
+            let wait = remaining.as_secs_f64().ceil().clamp(1.0, 60.0) as u64;
+            let poll = self.inner.platform.status(&id, wait);
+            match tokio::time::timeout(remaining + Duration::from_millis(50), poll).await {
+                Ok(Ok(next)) => {
+                    last_error = None;
+                    backoff = Duration::from_millis(100);
+                    answer = next;
+                }
+                Ok(Err(error)) => {
+                    let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                    last_error = Some(error);
+                    tokio::time::sleep(pause).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn fail_job(&self, job: PlatformJob, error: &PlatformError) -> Ruling {
+        self.fail(
+            job.name,
+            job.params,
+            job.region,
+            &job.decision,
+            job.action_id,
+            error,
+            job.started,
+        )
+    }
+
+    /// Records how an executed call ended: an audit event for a locally decided call,
+    /// `POST /actions/{id}/result` for a platform-decided one. Never blocks.
+    pub fn finish(&self, ruling: Ruling, mut outcome: CallOutcome) {
+        let latency_ms = outcome
+            .latency_ms
+            .unwrap_or_else(|| ruling.decided_at.elapsed().as_secs_f64() * 1000.0);
+        outcome.latency_ms = Some(latency_ms);
+        if let Some(mut event) = ruling.audit {
+            event.outcome = outcome;
+            self.queue(Queued::Event(event));
+        } else if ruling.source == Source::Platform && ruling.executes {
+            let status = match outcome.status {
+                OutcomeStatus::Failed => "failed",
+                _ => "succeeded",
+            };
+            self.queue(Queued::Result {
+                action_id: ruling.action_id,
+                body: json!({
+                    "status": status,
+                    "error_code": outcome.error_code,
+                    "latency_ms": latency_ms,
+                }),
+            });
+        }
+    }
+
+    /// Uploads everything queued, waiting up to `timeout`. `true` when nothing is left.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.inner.audit_tx.send(Queued::Flush(tx));
+        matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(true)))
+    }
+
+    /// [`Governor::flush`] for threads outside any async runtime.
+    pub fn flush_blocking(&self, timeout: Duration) -> bool {
+        let this = self.clone();
+        self.block_on(async move { this.flush(timeout).await })
+            .unwrap_or(false)
+    }
+
+    /// Flushes (up to `timeout`), stops the background tasks, and keeps whatever could
+    /// not be sent on disk for the next process. `true` when nothing was left.
+    pub fn close_blocking(&self, timeout: Duration) -> bool {
+        let _ = self.inner.stop.send(true);
+        let (tx, rx) = oneshot::channel();
+        let _ = self.inner.audit_tx.send(Queued::Shutdown(tx));
+        self.block_on(async move { tokio::time::timeout(timeout, rx).await })
+            .is_some_and(|r| matches!(r, Ok(Ok(true))))
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let bundle = self.inner.bundle.get();
+        Stats {
+            sync_requests: self.inner.platform.sync_requests.load(Ordering::Relaxed),
+            events_queued: c.queued.load(Ordering::Relaxed),
+            events_uploaded: c.uploaded.load(Ordering::Relaxed),
+            events_spilled: c.spilled.load(Ordering::Relaxed),
+            events_dropped: c.dropped.load(Ordering::Relaxed),
+            on_disk: c.on_disk.load(Ordering::Relaxed),
+            in_memory: c.in_memory.load(Ordering::Relaxed),
+            bundle_version: self.inner.bundle.version(),
+            has_bundle: bundle.is_some(),
+            blocked: bundle.as_ref().is_some_and(|b| b.blocked.is_some()),
+            circuit_open: self.inner.platform.breaker.is_open(),
+        }
+    }
+}
