@@ -138,7 +138,11 @@ impl Catalog {
                     prefix_of.insert(name, iam_prefix);
                     catalog.by_service.entry(name).or_default().service =
                         Some(catalog.services.len());
-                    catalog.by_iam_prefix.entry(iam_prefix).or_default().push(name);
+                    catalog
+                        .by_iam_prefix
+                        .entry(iam_prefix)
+                        .or_default()
+                        .push(name);
                     catalog.services.push(ServiceInfo {
                         name,
                         iam_prefix,
@@ -236,7 +240,10 @@ impl Catalog {
             .iter()
             .find_map(|service| {
                 let index = self.by_service.get(service)?;
-                index.by_folded.get(&fold(api)).map(|&i| &self.operations[i])
+                index
+                    .by_folded
+                    .get(&fold(api))
+                    .map(|&i| &self.operations[i])
             })
             .filter(|op| op.api_name == api)
     }
@@ -249,8 +256,14 @@ mod tests {
     #[test]
     fn every_spelling_finds_the_same_operation() {
         let c = catalog();
-        let canonical = c.operation("s3", "delete_bucket").expect("s3.delete_bucket");
-        for (service, op) in [("s3", "DeleteBucket"), ("S3", "DELETE_BUCKET"), ("s3", "deleteBucket")] {
+        let canonical = c
+            .operation("s3", "delete_bucket")
+            .expect("s3.delete_bucket");
+        for (service, op) in [
+            ("s3", "DeleteBucket"),
+            ("S3", "DELETE_BUCKET"),
+            ("s3", "deleteBucket"),
+        ] {
             let found = c.find(service, op).expect(op);
             assert!(std::ptr::eq(found, canonical), "{service}.{op}");
         }
@@ -261,7 +274,10 @@ mod tests {
     #[test]
     fn cedar_action_lookup_is_exact() {
         let c = catalog();
-        assert_eq!(c.by_cedar_action("s3:DeleteBucket").unwrap().name, "delete_bucket");
+        assert_eq!(
+            c.by_cedar_action("s3:DeleteBucket").unwrap().name,
+            "delete_bucket"
+        );
         assert!(c.by_cedar_action("s3:deletebucket").is_none());
         assert!(c.by_cedar_action("s3:NoSuchThing").is_none());
     }

@@ -53,9 +53,11 @@ impl Settings {
             return true;
         }
         self.bypass_operations.iter().any(|entry| {
-            entry.split_once(['.', ':']).is_some_and(|(service, operation)| {
-                service_matches(service) && fold(operation) == fold(&name.operation)
-            })
+            entry
+                .split_once(['.', ':'])
+                .is_some_and(|(service, operation)| {
+                    service_matches(service) && fold(operation) == fold(&name.operation)
+                })
         })
     }
 
@@ -141,7 +143,10 @@ pub fn decide(
         decision.reason = if why.trim().is_empty() {
             format!("agent `{}` is blocked by an administrator", call.agent_id)
         } else {
-            format!("agent `{}` is blocked by an administrator: {why}", call.agent_id)
+            format!(
+                "agent `{}` is blocked by an administrator: {why}",
+                call.agent_id
+            )
         };
         decision.reasons.push(decision.reason.clone());
         return decision;
@@ -185,7 +190,10 @@ pub fn decide(
             let level = decision.risk_level;
             let score = decision.risk_score;
             let (verdict, reason) = if settings.auto_approves(level) {
-                (Verdict::Allow, format!("{level} risk ({score}): auto-approved"))
+                (
+                    Verdict::Allow,
+                    format!("{level} risk ({score}): auto-approved"),
+                )
             } else {
                 (
                     Verdict::NeedsApproval,

@@ -86,9 +86,7 @@ impl OperationName {
             ));
         }
         if !operation.chars().all(is_operation_char) {
-            return Err(error(
-                "the operation may hold only letters, digits and `_`",
-            ));
+            return Err(error("the operation may hold only letters, digits and `_`"));
         }
         Ok(Self::from_parts(service, operation))
     }

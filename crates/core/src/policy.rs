@@ -143,7 +143,11 @@ impl PolicyEngine {
 
         let mut engine = Self {
             source: source.to_string(),
-            index_of: infos.iter().enumerate().map(|(i, (id, _))| (id.clone(), i)).collect(),
+            index_of: infos
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (id.clone(), i))
+                .collect(),
             infos: infos.into_iter().map(|(_, info)| info).collect(),
             param_names: param_names.into_iter().collect(),
             ..Self::empty()
@@ -184,7 +188,9 @@ impl PolicyEngine {
                 engine.action_type.clone(),
                 EntityId::new(&action),
             );
-            engine.by_action.insert(action, ActionEntry { uid, policies });
+            engine
+                .by_action
+                .insert(action, ActionEntry { uid, policies });
         }
         Ok(engine)
     }
@@ -236,7 +242,9 @@ impl PolicyEngine {
                 return Err(PolicyError::at_text(
                     source,
                     "@approval",
-                    format!("policy `{id}`: @approval(\"required\") belongs on a permit, not a forbid"),
+                    format!(
+                        "policy `{id}`: @approval(\"required\") belongs on a permit, not a forbid"
+                    ),
                 ));
             }
             let cedar_id = PolicyId::new(&id);
@@ -283,7 +291,9 @@ impl PolicyEngine {
             ),
         };
         let response = match self.request(input, uid) {
-            Some((request, entities)) => self.authorizer.is_authorized(&request, policies, &entities),
+            Some((request, entities)) => {
+                self.authorizer.is_authorized(&request, policies, &entities)
+            }
             None => return PolicyOutcome::NoMatch,
         };
         let matched: Vec<&PolicyInfo> = response
@@ -295,8 +305,11 @@ impl PolicyEngine {
             (_, true) => PolicyOutcome::NoMatch,
             (CedarDecision::Deny, false) => PolicyOutcome::Deny(matched),
             (CedarDecision::Allow, false) => {
-                let approvals: Vec<_> =
-                    matched.iter().copied().filter(|p| p.approval_required).collect();
+                let approvals: Vec<_> = matched
+                    .iter()
+                    .copied()
+                    .filter(|p| p.approval_required)
+                    .collect();
                 if approvals.is_empty() {
                     PolicyOutcome::Allow(matched)
                 } else {
@@ -307,8 +320,10 @@ impl PolicyEngine {
     }
 
     fn request(&self, input: &PolicyInput<'_>, action: EntityUid) -> Option<(Request, Entities)> {
-        let principal =
-            EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(input.agent_id));
+        let principal = EntityUid::from_type_name_and_id(
+            self.agent_type.clone(),
+            EntityId::new(input.agent_id),
+        );
         let (name, kind) = input
             .resource
             .map_or(("", ""), |r| (r.name.as_str(), r.kind.as_str()));
@@ -317,9 +332,18 @@ impl PolicyEngine {
         let resource = Entity::new_with_tags(
             resource_uid.clone(),
             [
-                ("name".to_string(), RestrictedExpression::new_string(name.into())),
-                ("type".to_string(), RestrictedExpression::new_string(kind.into())),
-                ("service".to_string(), RestrictedExpression::new_string(input.service.into())),
+                (
+                    "name".to_string(),
+                    RestrictedExpression::new_string(name.into()),
+                ),
+                (
+                    "type".to_string(),
+                    RestrictedExpression::new_string(kind.into()),
+                ),
+                (
+                    "service".to_string(),
+                    RestrictedExpression::new_string(input.service.into()),
+                ),
             ],
             [],
             [],
@@ -334,12 +358,30 @@ impl PolicyEngine {
             Some((key.clone(), RestrictedExpression::new_string(text)))
         });
         let context = Context::from_pairs([
-            ("service".to_string(), RestrictedExpression::new_string(input.service.into())),
-            ("operation".to_string(), RestrictedExpression::new_string(input.operation.into())),
-            ("risk_score".to_string(), RestrictedExpression::new_long(input.risk_score.into())),
-            ("risk_level".to_string(), RestrictedExpression::new_string(input.risk_level.into())),
-            ("region".to_string(), RestrictedExpression::new_string(input.region.into())),
-            ("params".to_string(), RestrictedExpression::new_record(params).ok()?),
+            (
+                "service".to_string(),
+                RestrictedExpression::new_string(input.service.into()),
+            ),
+            (
+                "operation".to_string(),
+                RestrictedExpression::new_string(input.operation.into()),
+            ),
+            (
+                "risk_score".to_string(),
+                RestrictedExpression::new_long(input.risk_score.into()),
+            ),
+            (
+                "risk_level".to_string(),
+                RestrictedExpression::new_string(input.risk_level.into()),
+            ),
+            (
+                "region".to_string(),
+                RestrictedExpression::new_string(input.region.into()),
+            ),
+            (
+                "params".to_string(),
+                RestrictedExpression::new_record(params).ok()?,
+            ),
         ])
         .ok()?;
         let request = Request::new(principal, action, resource_uid, context, None).ok()?;

@@ -122,10 +122,23 @@ mod tests {
             "Note": "-----BEGIN RSA PRIVATE KEY-----\nMII..."
         });
         let out = redact(&params);
-        for kept in ["Bucket", "Key", "KeyName", "KeyId", "NextToken", "ClientToken"] {
+        for kept in [
+            "Bucket",
+            "Key",
+            "KeyName",
+            "KeyId",
+            "NextToken",
+            "ClientToken",
+        ] {
             assert_eq!(out[kept], params[kept], "{kept} must be kept");
         }
-        for gone in ["Body", "SecretString", "MasterUserPassword", "SessionToken", "Note"] {
+        for gone in [
+            "Body",
+            "SecretString",
+            "MasterUserPassword",
+            "SessionToken",
+            "Note",
+        ] {
             assert_eq!(out[gone], REDACTED, "{gone} must be redacted");
         }
         assert_eq!(out["Nested"]["Password"], REDACTED);

@@ -68,7 +68,10 @@ mod tests {
     #[test]
     fn catalog_params_come_first_then_conventions() {
         let bucket = main_resource(None, &json!({"Bucket": "b", "Key": "k"})).unwrap();
-        assert_eq!((bucket.kind.as_str(), bucket.name.as_str()), ("Bucket", "b"));
+        assert_eq!(
+            (bucket.kind.as_str(), bucket.name.as_str()),
+            ("Bucket", "b")
+        );
         let ids = main_resource(None, &json!({"InstanceIds": ["i-1", "i-2"]})).unwrap();
         assert_eq!(ids.name, "i-1");
         assert_eq!(ids.all, ["i-1", "i-2"]);

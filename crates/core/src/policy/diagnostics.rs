@@ -19,7 +19,9 @@ pub struct PolicyDiagnostic {
 impl fmt::Display for PolicyDiagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
-            (Some(line), Some(column)) => write!(f, "line {line}, column {column}: {}", self.message),
+            (Some(line), Some(column)) => {
+                write!(f, "line {line}, column {column}: {}", self.message)
+            }
             _ => f.write_str(&self.message),
         }
     }
@@ -105,10 +107,7 @@ impl PolicyError {
 
     pub(crate) fn from_parse(source: &str, errors: &ParseErrors) -> Self {
         Self {
-            diagnostics: errors
-                .iter()
-                .map(|e| Self::diagnostic(source, e))
-                .collect(),
+            diagnostics: errors.iter().map(|e| Self::diagnostic(source, e)).collect(),
         }
     }
 }

@@ -116,7 +116,11 @@ pub(super) fn schema_text(actions: &BTreeSet<String>, params: &BTreeSet<String>)
     );
     // A set of only unconstrained policies still needs one action to be checked against.
     let fallback = BTreeSet::from(["ascend:AnyCall".to_string()]);
-    let actions = if actions.is_empty() { &fallback } else { actions };
+    let actions = if actions.is_empty() {
+        &fallback
+    } else {
+        actions
+    };
     for action in actions {
         text.push_str(&format!(
             "action {} appliesTo {{ principal: [Agent], resource: [Resource], context: CallContext }};\n",

@@ -29,7 +29,8 @@ impl Scorer<'_> {
 
     fn add(&mut self, points: u8, why: String) {
         self.score = self.score.saturating_add(points).min(100);
-        self.reasons.push(format!("{why} (+{points} → {})", self.score));
+        self.reasons
+            .push(format!("{why} (+{points} → {})", self.score));
     }
 }
 
@@ -82,9 +83,8 @@ fn policy_is_admin(document: &Value) -> bool {
         Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
         other => other.clone(),
     };
-    let is_star = |v: Option<&Value>| {
-        v.is_some_and(|v| any_string(v, &mut |s| s == "*" || s == "*:*"))
-    };
+    let is_star =
+        |v: Option<&Value>| v.is_some_and(|v| any_string(v, &mut |s| s == "*" || s == "*:*"));
     statements(&parsed).any(|s| {
         s.get("Effect").and_then(Value::as_str) == Some("Allow")
             && is_star(s.get("Action"))
@@ -135,7 +135,10 @@ pub(super) fn apply(
     if let Some(acl) = params.get("ACL").and_then(Value::as_str)
         && PUBLIC_ACLS.contains(&acl)
     {
-        s.floor(90, format!("ACL `{acl}` makes the resource readable outside the account"));
+        s.floor(
+            90,
+            format!("ACL `{acl}` makes the resource readable outside the account"),
+        );
     }
     let grants_public = params.as_object().is_some_and(|map| {
         map.iter()
@@ -143,7 +146,10 @@ pub(super) fn apply(
             .any(|(_, v)| any_string(v, &mut |s| PUBLIC_GROUPS.iter().any(|g| s.contains(g))))
     });
     if grants_public {
-        s.floor(90, "a grant to AllUsers/AuthenticatedUsers makes the resource public".into());
+        s.floor(
+            90,
+            "a grant to AllUsers/AuthenticatedUsers makes the resource public".into(),
+        );
     }
     for key in ["Policy", "PolicyDocument"] {
         if let Some(doc) = params.get(key)
@@ -152,8 +158,14 @@ pub(super) fn apply(
             s.floor(90, format!("`{key}` allows Principal \"*\" (anyone)"));
         }
     }
-    if params.pointer("/Attributes/Policy").is_some_and(policy_is_public) {
-        s.floor(90, "the new `Policy` attribute allows Principal \"*\" (anyone)".into());
+    if params
+        .pointer("/Attributes/Policy")
+        .is_some_and(policy_is_public)
+    {
+        s.floor(
+            90,
+            "the new `Policy` attribute allows Principal \"*\" (anyone)".into(),
+        );
     }
     if name.service == "lambda" && op == "add_permission" {
         if params.get("Principal").and_then(Value::as_str) == Some("*") {
@@ -161,7 +173,10 @@ pub(super) fn apply(
         }
     }
     if op.contains("ingress") && any_string(params, &mut |v| OPEN_CIDRS.contains(&v)) {
-        s.floor(90, "opens inbound access to the whole internet (0.0.0.0/0 or ::/0)".into());
+        s.floor(
+            90,
+            "opens inbound access to the whole internet (0.0.0.0/0 or ::/0)".into(),
+        );
     }
     if op.starts_with("attach_")
         && params
@@ -177,7 +192,10 @@ pub(super) fn apply(
         .any(policy_is_admin)
         && name.service == "iam"
     {
-        s.floor(95, "the policy allows every action on every resource".into());
+        s.floor(
+            95,
+            "the policy allows every action on every resource".into(),
+        );
     }
     let security_off = match (name.service.as_str(), op) {
         ("guardduty", "update_detector") => params.get("Enable") == Some(&Value::Bool(false)),
@@ -201,7 +219,10 @@ pub(super) fn apply(
         && let Some(resource) = main_resource(info, params)
         && let Some(prod) = resource.all.iter().find(|v| looks_like_production(v))
     {
-        s.add(10, format!("{} `{prod}` looks like production", resource.kind));
+        s.add(
+            10,
+            format!("{} `{prod}` looks like production", resource.kind),
+        );
     }
     s.score
 }
