@@ -1,0 +1,249 @@
+"""The botocore glue: one patch of ``BaseClient._make_api_call`` governs every API call
+of every client (created before or after enabling, any session, paginators, waiters,
+boto3 resources, any thread) exactly once, and leaves local helpers that send nothing
+(``generate_presigned_url``, ``get_paginator``, ``can_paginate``) and client creation
+alone. Decisions, HTTP and queues are in the native governor."""
+
+import atexit
+import json
+import logging
+import os
+import threading
+import uuid
+from typing import Any, Iterable, Optional
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from ascend_boto3 import _native
+from ascend_boto3.config import DEFAULT_BASE_URL, GovernanceConfig
+from ascend_boto3.exceptions import GovernanceDenied
+from ascend_boto3.risk_classifier import RiskLevel
+
+logger = logging.getLogger("ascend_boto3")
+metrics_logger = logging.getLogger("ascend_boto3.metrics")
+
+_INFO = logging.INFO
+_WARNING = logging.WARNING
+
+_lock = threading.RLock()
+_local = threading.local()
+_governor: Optional[Any] = None
+_config: Optional[GovernanceConfig] = None
+_original_make_api_call = BaseClient._make_api_call
+_process_agent_id: Optional[str] = None
+_VERDICT = {"approved": "APPROVED", "denied": "DENIED", "pending": "PENDING"}
+
+
+def _default_agent_id() -> str:
+    global _process_agent_id
+    if _process_agent_id is None:
+        _process_agent_id = f"boto3-agent-{uuid.uuid4().hex[:8]}"
+    return _process_agent_id
+
+
+def _strings(values: Optional[Iterable[str]], what: str) -> frozenset:
+    if values is None:
+        return frozenset()
+    if isinstance(values, str):
+        values = [values]
+    out = []
+    for value in values:
+        if not isinstance(value, str):
+            raise TypeError(f"{what} must hold strings, not {type(value).__name__}")
+        out.append(value.strip())
+    return frozenset(out)
+
+
+def _report(ruling: Any, governor: Any) -> None:
+    """The log lines and the metrics record of one governed call."""
+    if ruling.warning:
+        logger.warning(ruling.warning)
+    name = ruling.name
+    level = _WARNING if ruling.decision == "denied" else _INFO
+    if logger.isEnabledFor(level):
+        logger.log(
+            level,
+            "[Ascend Governance] %s - Risk: %s (%d) - %s",
+            name,
+            ruling.risk_label,
+            ruling.risk_score,
+            _VERDICT[ruling.decision],
+        )
+    if ruling.dry_run and logger.isEnabledFor(_INFO):
+        logger.info("[DRY RUN] Would execute: %s", name)
+    if metrics_logger.isEnabledFor(_INFO):
+        metrics_logger.info(
+            json.dumps(
+                {
+                    "service": ruling.service,
+                    "operation": ruling.operation,
+                    "risk_score": ruling.risk_score,
+                    "risk_level": ruling.risk_level,
+                    "decision": ruling.decision,
+                    "action_id": ruling.action_id,
+                    "latency_ms": round(ruling.latency_ms, 3),
+                    "agent_id": governor.agent_id,
+                    "reason": ruling.reason,
+                    "dry_run": ruling.dry_run,
+                }
+            )
+        )
+
+
+def _governed_make_api_call(self, operation_name, api_params):
+    governor = _governor
+    if governor is None or getattr(_local, "busy", False):
+        # Not enabled, or a call botocore makes while sending a governed one (an S3
+        # region redirect's head_bucket): governed once, as the outer call.
+        return _original_make_api_call(self, operation_name, api_params)
+    meta = self.meta
+    ruling = governor.check(
+        meta.service_model.service_name, operation_name, api_params, meta.region_name
+    )
+    if ruling is None:  # bypassed: no decision, no record
+        return _original_make_api_call(self, operation_name, api_params)
+    _report(ruling, governor)
+    if not ruling.executes:
+        raise GovernanceDenied(
+            ruling.reason,
+            ruling.action_id,
+            ruling.risk_score,
+            RiskLevel(ruling.risk_level),
+            pending=ruling.decision == "pending",
+            operation=ruling.name,
+        )
+    _local.busy = True
+    try:
+        result = _original_make_api_call(self, operation_name, api_params)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code") or type(error).__name__
+        governor.finish(ruling, str(code))
+        raise
+    except BaseException as error:
+        governor.finish(ruling, type(error).__name__)
+        raise
+    finally:
+        _local.busy = False
+    governor.finish(ruling, None)
+    return result
+
+
+_governed_make_api_call.__wrapped__ = _original_make_api_call  # type: ignore[attr-defined]
+
+
+def enable_governance(
+    api_key: Optional[str] = None,
+    base_url: Optional[str] = None,
+    agent_id: Optional[str] = None,
+    agent_name: str = "AWS Boto3 Agent",
+    auto_approve_low_risk: bool = True,
+    auto_approve_medium_risk: bool = False,
+    bypass_services: Optional[Iterable[str]] = None,
+    bypass_operations: Optional[Iterable[str]] = None,
+    dry_run: bool = False,
+    approval_timeout: float = 300,
+    fail_mode: Optional[str] = None,
+) -> GovernanceConfig:
+    """Govern every boto3/botocore call of this process from now on.
+
+    ``api_key`` falls back to ``ASCEND_API_KEY``; ``base_url`` to ``ASCEND_API_URL``, then
+    ``https://pilot.owkai.app``. Calling it again replaces the previous settings."""
+    global _governor, _config
+    api_key = api_key or os.environ.get("ASCEND_API_KEY")
+    if not api_key:
+        raise ValueError(
+            "API key required: pass enable_governance(api_key=...) or set ASCEND_API_KEY"
+        )
+    base_url = (base_url or os.environ.get("ASCEND_API_URL") or DEFAULT_BASE_URL).rstrip("/")
+    if fail_mode is not None and fail_mode not in ("open", "closed"):
+        raise ValueError(f'fail_mode must be "open", "closed" or None, not {fail_mode!r}')
+    if approval_timeout is None or approval_timeout < 0:
+        raise ValueError("approval_timeout must be a number of seconds >= 0")
+    config = GovernanceConfig(
+        api_key=api_key,
+        base_url=base_url,
+        agent_id=agent_id or _default_agent_id(),
+        agent_name=agent_name,
+        auto_approve_low_risk=bool(auto_approve_low_risk),
+        auto_approve_medium_risk=bool(auto_approve_medium_risk),
+        bypass_services=_strings(bypass_services, "bypass_services"),
+        bypass_operations=_strings(bypass_operations, "bypass_operations"),
+        dry_run=bool(dry_run),
+        approval_timeout=float(approval_timeout),
+        fail_mode=fail_mode,
+        queue_dir=os.environ.get("ASCEND_QUEUE_DIR") or None,
+    )
+    governor = _native.NativeGovernor(
+        config.api_key,
+        config.base_url,
+        config.agent_id,
+        config.agent_name,
+        auto_approve_low_risk=config.auto_approve_low_risk,
+        auto_approve_medium_risk=config.auto_approve_medium_risk,
+        bypass_services=sorted(config.bypass_services),
+        bypass_operations=sorted(config.bypass_operations),
+        dry_run=config.dry_run,
+        approval_timeout=config.approval_timeout,
+        fail_mode=config.fail_mode,
+        queue_dir=config.queue_dir,
+    )
+    with _lock:
+        previous = _governor
+        _governor, _config = governor, config
+        if BaseClient._make_api_call is not _governed_make_api_call:
+            BaseClient._make_api_call = _governed_make_api_call
+    if previous is not None:
+        previous.close(5.0)
+    ready = governor.wait_ready(2.0)
+    logger.info(
+        "[Ascend Governance] Governance enabled: agent_id=%s agent_name=%r platform=%s%s",
+        config.agent_id,
+        config.agent_name,
+        config.base_url,
+        "" if ready else " (policy bundle not received yet)",
+    )
+    return config
+
+
+def disable_governance(timeout: float = 5.0) -> None:
+    """Stop governing; queued audit events are flushed first (up to ``timeout`` s)."""
+    global _governor, _config
+    with _lock:
+        governor, _governor, _config = _governor, None, None
+        if BaseClient._make_api_call is _governed_make_api_call:
+            BaseClient._make_api_call = _original_make_api_call
+    if governor is not None:
+        governor.close(timeout)
+        logger.info("[Ascend Governance] Governance disabled")
+
+
+def is_governance_enabled() -> bool:
+    return _governor is not None
+
+
+def get_config() -> Optional[GovernanceConfig]:
+    """The settings in force, or None."""
+    return _config
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Upload queued audit events, waiting up to ``timeout`` s. True when none are left."""
+    governor = _governor
+    return True if governor is None else bool(governor.flush(timeout))
+
+
+def stats() -> dict:
+    """Counters of the governor (sync requests, events queued/uploaded/on disk …)."""
+    governor = _governor
+    return {} if governor is None else dict(governor.stats())
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    governor = _governor
+    if governor is not None:
+        try:
+            governor.close(5.0)
+        except Exception:  # interpreter is going away; nothing to report to
+            pass
