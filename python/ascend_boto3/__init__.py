@@ -1,7 +1,7 @@
 """ascend_boto3: one-line Ascend governance for every boto3/botocore call.
 
-    from ascend_boto3 import enable_governance
-    enable_governance(api_key="owkai_...")   # every boto3 call from here on is governed
+from ascend_boto3 import enable_governance
+enable_governance(api_key="owkai_...")   # every boto3 call from here on is governed
 """
 
 from ascend_boto3 import _native

@@ -199,6 +199,11 @@ impl Governor {
         let counters = Arc::new(AuditCounters::default());
         let (audit_tx, audit_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
+        // The catalog loads on first use; load it now, beside the first bundle fetch, so
+        // the first governed call does not pay for it.
+        handle.spawn_blocking(|| {
+            ascend_core::catalog();
+        });
         let uploader = Uploader::new(platform.clone(), audit_rx, &config, counters.clone());
         handle.spawn(uploader.run());
         handle.spawn(poll(
