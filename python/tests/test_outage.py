@@ -1,0 +1,223 @@
+"""The platform away: fail modes, the circuit breaker, the disk queue across a platform
+restart, and the flush at interpreter exit."""
+
+import http.server
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import bucket_exists, free_port
+
+import ascend_boto3
+from ascend_boto3 import GovernanceDenied, enable_governance
+
+WARN_DENY = "Governance evaluation failed, denying high-risk operation"
+WARN_ALLOW_LOW = "Governance evaluation failed, allowing low-risk operation"
+
+
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+
+def enable_down(**kwargs):
+    return enable_governance(
+        api_key="owkai_agent_down", base_url=dead_url(), agent_id="down-agent", **kwargs
+    )
+
+
+def test_down_low_fails_open_with_a_warning(client, logs, metrics):
+    enable_down()
+    client("s3").list_buckets()
+    assert WARN_ALLOW_LOW in logs.messages(logging.WARNING)
+    record = metrics.all()[-1]
+    assert record["decision"] == "approved" and record["action_id"].startswith("act_")
+
+
+def test_down_medium_fails_open_with_a_warning(client, logs, bucket):
+    enable_down()
+    client("s3").put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert "Governance evaluation failed, allowing medium-risk operation" in logs.messages(
+        logging.WARNING
+    )
+
+
+def test_down_high_fails_closed(client, bucket, logs, metrics):
+    enable_down()
+    s3 = client("s3")
+    with pytest.raises(GovernanceDenied) as denied:
+        s3.delete_bucket(Bucket=bucket)
+    assert denied.value.action_id.startswith("act_")
+    assert WARN_DENY in logs.messages(logging.WARNING)
+    assert "[Ascend Governance] s3.delete_bucket - Risk: HIGH (75) - DENIED" in logs.messages()
+    assert metrics.all()[-1]["decision"] == "denied"
+    assert bucket_exists(s3, bucket)
+
+
+def test_down_critical_fails_closed(client, logs):
+    enable_down()
+    with pytest.raises(GovernanceDenied):
+        client("iam").create_user(UserName="u1")
+    assert WARN_DENY in logs.messages(logging.WARNING)
+
+
+def test_fail_mode_open_overrides(client, bucket, logs):
+    enable_down(fail_mode="open")
+    s3 = client("s3")
+    s3.delete_bucket(Bucket=bucket)
+    assert not bucket_exists(s3, bucket)
+    assert "Governance evaluation failed, allowing high-risk operation" in logs.messages(
+        logging.WARNING
+    )
+
+
+def test_fail_mode_closed_overrides(client, logs):
+    enable_down(fail_mode="closed")
+    with pytest.raises(GovernanceDenied):
+        client("s3").list_buckets()
+    assert "Governance evaluation failed, denying low-risk operation" in logs.messages(
+        logging.WARNING
+    )
+
+
+def test_outage_does_not_cost_a_request_per_call(client, bucket):
+    enable_down()
+    s3 = client("s3")
+    for _ in range(3):
+        with pytest.raises(GovernanceDenied):
+            s3.delete_bucket(Bucket=bucket)
+    stats = ascend_boto3.stats()
+    assert stats["circuit_open"]
+    before = stats["sync_requests"]
+    for _ in range(20):
+        with pytest.raises(GovernanceDenied):
+            s3.delete_bucket(Bucket=bucket)
+    assert ascend_boto3.stats()["sync_requests"] == before, "the breaker answers while open"
+
+
+class Erroring(http.server.BaseHTTPRequestHandler):
+    """A platform that answers 503 to everything (a real HTTP server on loopback)."""
+
+    def _fail(self):
+        body = json.dumps({"detail": "down for maintenance", "error_code": "UNAVAILABLE"})
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    do_GET = do_POST = _fail
+
+    def log_message(self, *args):
+        pass
+
+
+def test_erroring_platform_fails_by_level(client, bucket, logs):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Erroring)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        enable_governance(
+            api_key="owkai_agent_x", base_url=f"http://127.0.0.1:{server.server_port}"
+        )
+        s3 = client("s3")
+        s3.list_buckets()
+        with pytest.raises(GovernanceDenied):
+            s3.delete_bucket(Bucket=bucket)
+        warnings = logs.messages(logging.WARNING)
+        assert WARN_ALLOW_LOW in warnings and WARN_DENY in warnings
+    finally:
+        ascend_boto3.disable_governance(timeout=0.5)
+        server.shutdown()
+        server.server_close()
+
+
+def test_platform_restart_mid_run_loses_and_duplicates_nothing(
+    platform, agent, client, bucket, metrics
+):
+    key, agent_id = agent
+    enable_governance(api_key=key, base_url=platform.url, agent_id=agent_id)
+    s3 = client("s3")
+    s3.list_objects_v2(Bucket=bucket)
+    platform.stop()
+    try:
+        for _ in range(30):
+            s3.list_objects_v2(Bucket=bucket)  # decided locally with the bundle it has
+        deadline = time.monotonic() + 15
+        while ascend_boto3.stats()["on_disk"] < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ascend_boto3.stats()["on_disk"] >= 30, ascend_boto3.stats()
+        assert not ascend_boto3.flush(0.5), "nothing can be uploaded while it is down"
+    finally:
+        platform.start()
+    assert ascend_boto3.flush(30.0)
+    ids = [r["action_id"] for r in metrics.all()]
+    assert len(ids) == 31 and len(set(ids)) == 31
+    seen = [e["action_id"] for e in platform.audit(agent_id)]
+    assert sorted(a for a in seen if a in ids) == sorted(ids), "every event arrived once"
+    assert ascend_boto3.stats()["on_disk"] == 0
+
+
+SCRIPT = """
+import json, logging, sys, boto3
+from ascend_boto3 import enable_governance
+records = []
+class Keep(logging.Handler):
+    def emit(self, r): records.append(json.loads(r.getMessage()))
+m = logging.getLogger("ascend_boto3.metrics"); m.setLevel(logging.INFO); m.addHandler(Keep())
+enable_governance(api_key=sys.argv[1], base_url=sys.argv[2], agent_id=sys.argv[3])
+boto3.client("s3", endpoint_url=sys.argv[4], region_name="us-east-1").list_buckets()
+print(records[0]["action_id"], flush=True)
+"""
+
+
+def test_interpreter_exit_flushes(platform, agent, moto_url, tmp_path):
+    key, agent_id = agent
+    env = dict(os.environ, ASCEND_QUEUE_DIR=str(tmp_path / "q-exit"))
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, key, platform.url, agent_id, moto_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    action_id = out.stdout.strip()
+    assert action_id.startswith("act_")
+    assert action_id in [e["action_id"] for e in platform.audit(agent_id)]
+
+
+def test_queue_left_by_a_dead_process_is_sent_by_the_next(platform, agent, moto_url, tmp_path):
+    key, agent_id = agent
+    queue = tmp_path / "q-orphan"
+    env = dict(os.environ, ASCEND_QUEUE_DIR=str(queue))
+    # The first process runs while the platform is down: its event stays on disk.
+    platform.stop()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", SCRIPT, key, platform.url, agent_id, moto_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        platform.start()
+    assert out.returncode == 0, out.stderr
+    action_id = out.stdout.strip()
+    assert any(queue.glob("*.jsonl")), "the event waits on disk"
+    # The next process with the same platform and key sends it.
+    os.environ["ASCEND_QUEUE_DIR"] = str(queue)
+    enable_governance(api_key=key, base_url=platform.url, agent_id=f"{agent_id}-2")
+    assert ascend_boto3.flush(15.0)
+    assert action_id in [e["action_id"] for e in platform.audit(agent_id)]
+    assert not [p for p in queue.glob("*.jsonl") if p.stat().st_size > 0]
+
+
+def test_unique_ids_per_call():
+    ids = {ascend_boto3._native.new_action_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(i.startswith("act_") for i in ids)
