@@ -142,6 +142,26 @@ impl Server {
         server
     }
 
+    /// Another replica on the same PostgreSQL database (its own data dir and port).
+    pub async fn replica(&self) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Server {
+            url: String::new(),
+            admin: self.admin.clone(),
+            backend: self.backend,
+            data_dir: dir.path().join("data"),
+            database_url: self.database_url.clone(),
+            client: http(),
+            child: None,
+            log: dir.path().join("serve.log"),
+            extra: self.extra.clone(),
+            _db: None,
+            _dir: dir,
+        };
+        server.spawn().await;
+        server
+    }
+
     /// Starts (again) on a new port with the same store.
     pub async fn spawn(&mut self) {
         let port = free_port();

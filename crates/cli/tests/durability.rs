@@ -1,0 +1,175 @@
+//! Storage guarantees on SQLite: an acknowledged submit survives `kill -9`, and a row
+//! edited by hand breaks the audit chain where it was edited.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Backend, Server, high, low};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_loses_no_acknowledged_action() {
+    let mut s = Server::start(Backend::Sqlite).await;
+    let agent = s.key(&s.admin, "agent").await;
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (client, url, key, acked) = (
+            s.client.clone(),
+            s.url.clone(),
+            agent.clone(),
+            acked.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            for i in 0..2_000 {
+                if Instant::now() > deadline {
+                    break;
+                }
+                let body = if i % 3 == 0 {
+                    high(&format!("burst-{w}"), &format!("b{i}"))
+                } else {
+                    low(&format!("burst-{w}"))
+                };
+                let sent = client
+                    .post(format!("{url}/api/v1/actions/submit"))
+                    .header("X-API-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await;
+                let Ok(resp) = sent else { break };
+                if resp.status() != StatusCode::OK {
+                    break;
+                }
+                let Ok(v) = resp.json::<Value>().await else {
+                    break;
+                };
+                acked
+                    .lock()
+                    .unwrap()
+                    .push(v["id"].as_str().unwrap().to_string());
+            }
+        }));
+    }
+    // Let the burst run, then kill -9 in the middle of it.
+    for _ in 0..100 {
+        if acked.lock().unwrap().len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.kill9();
+    for w in workers {
+        let _ = w.await;
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 50,
+        "too few submits before the kill: {}",
+        acked.len()
+    );
+    s.spawn().await;
+    let mut stored = HashSet::new();
+    for offset in (0..).step_by(100).take(200) {
+        let (_, v) = s
+            .get(
+                &format!("/api/v1/actions?limit=100&offset={offset}"),
+                &s.admin,
+            )
+            .await;
+        let page = v["actions"].as_array().unwrap().clone();
+        stored.extend(page.iter().map(|a| a["id"].as_str().unwrap().to_string()));
+        if page.len() < 100 {
+            break;
+        }
+    }
+    let missing: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged actions lost after kill -9: {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let (_, v) = s.get("/api/v1/audit/verify", &s.admin).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["events"].as_u64().unwrap() as usize, stored.len());
+}
+
+async fn open_db(s: &Server) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", s.data_path("ascend.db").display());
+    sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the SQLite file")
+}
+
+async fn verify(s: &Server) -> Value {
+    s.get("/api/v1/audit/verify", &s.admin).await.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_the_row_edited_by_hand() {
+    let s = Server::start(Backend::Sqlite).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let body = if i == 2 { high("t1", "b") } else { low("t1") };
+        ids.push(
+            s.submit(&s.admin, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(verify(&s).await, json!({"valid": true, "events": 5}));
+    let mut db = open_db(&s).await;
+    // Rewrite history: the pending HIGH call (event 3) now reads approved.
+    sqlx::query("UPDATE audit_events SET body = replace(body, 'pending_approval', 'approved') WHERE seq = 3")
+        .execute(&mut db).await.unwrap();
+    let v = verify(&s).await;
+    assert_eq!(v["valid"], false, "{v}");
+    assert_eq!(v["events"], 2);
+    assert_eq!(v["first_broken"], ids[2].as_str());
+    assert!(v["detail"].as_str().unwrap().contains("event 3"));
+    let out = s.cli(&["audit", "verify", "--url", &s.url, "--api-key", &s.admin]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    sqlx::query("UPDATE audit_events SET body = replace(body, '\"decision\":\"approved\"', '\"decision\":\"pending_approval\"') WHERE seq = 3")
+        .execute(&mut db).await.unwrap();
+    assert_eq!(
+        verify(&s).await["valid"],
+        true,
+        "restoring the row restores the chain"
+    );
+    // Editing only a column that the body also holds is caught too.
+    sqlx::query("UPDATE audit_events SET decision = 'denied' WHERE seq = 4")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let v = verify(&s).await;
+    assert_eq!(
+        (v["valid"].as_bool(), v["first_broken"].as_str()),
+        (Some(false), Some(ids[3].as_str()))
+    );
+    sqlx::query("UPDATE audit_events SET decision = 'approved' WHERE seq = 4")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    // Deleting the last event is caught by the head.
+    sqlx::query("DELETE FROM audit_events WHERE seq = 5")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let v = verify(&s).await;
+    assert_eq!(v["valid"], false, "{v}");
+    let (st, _) = s.call(Method::GET, "/healthz", "", Value::Null).await;
+    assert_eq!(st, StatusCode::OK);
+}
