@@ -221,7 +221,7 @@ async fn first_start_makes_one_admin_key_once() {
         }
     };
     let port = free_port();
-    let mut first = start(port);
+    let first = start(port);
     wait_ready(port).await;
     let key_file = data.join("admin.key");
     let key = std::fs::read_to_string(&key_file)
@@ -251,7 +251,7 @@ async fn first_start_makes_one_admin_key_once() {
     );
     // Second start: no new key, the file is untouched.
     let port = free_port();
-    let mut second = start(port);
+    let second = start(port);
     wait_ready(port).await;
     let _ = Command::new("kill")
         .arg("-TERM")

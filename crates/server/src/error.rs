@@ -14,7 +14,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     /// Extra fields merged into the body (policy diagnostics, …).
-    pub extra: Option<Value>,
+    pub extra: Option<Box<Value>>,
     /// Seconds for `Retry-After` (429).
     pub retry_after: Option<u64>,
 }
@@ -75,7 +75,7 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", detail)
     }
     pub fn with_extra(mut self, extra: Value) -> Self {
-        self.extra = Some(extra);
+        self.extra = Some(Box::new(extra));
         self
     }
 }
@@ -101,7 +101,9 @@ impl IntoResponse for ApiError {
             timestamp: now(),
         })
         .unwrap_or_default();
-        if let (Some(Value::Object(extra)), Value::Object(map)) = (self.extra, &mut body) {
+        if let (Some(extra), Value::Object(map)) = (self.extra, &mut body)
+            && let Value::Object(extra) = *extra
+        {
             map.extend(extra);
         }
         let mut response = (self.status, axum::Json(body)).into_response();

@@ -28,7 +28,10 @@ impl std::fmt::Debug for OrgContext {
 /// Compiled policy sets by organisation, replaced when the stored version moves on
 /// (also when another replica stored it).
 #[derive(Clone, Default)]
-pub struct PolicyCache(Arc<Mutex<HashMap<String, (i64, Arc<PolicyEngine>)>>>);
+pub struct PolicyCache(Arc<Mutex<Compiled>>);
+
+/// Organisation id → (policies version, compiled engine).
+type Compiled = HashMap<String, (i64, Arc<PolicyEngine>)>;
 
 impl std::fmt::Debug for PolicyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
