@@ -8,13 +8,13 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use crate::platform::{Platform, PlatformError};
 
@@ -115,6 +115,34 @@ pub(crate) enum Queued {
     Result { action_id: String, body: Value },
     Flush(oneshot::Sender<bool>),
     Shutdown(oneshot::Sender<bool>),
+}
+
+/// Where the call path leaves items for the uploader: a mutex-guarded `Vec`, so queueing
+/// an event wakes no other thread (a wake-up per call costs a syscall and, on a busy
+/// machine, a context switch). The uploader drains it on its tick; flushes, shutdowns and
+/// a full batch wake it at once.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    items: Mutex<Vec<Queued>>,
+    wake: Notify,
+}
+
+impl Inbox {
+    pub(crate) fn push(&self, item: Queued) {
+        let urgent = matches!(item, Queued::Flush(_) | Queued::Shutdown(_));
+        let len = {
+            let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+            items.push(item);
+            items.len()
+        };
+        if urgent || len == BATCH {
+            self.wake.notify_one();
+        }
+    }
+
+    fn take(&self) -> Vec<Queued> {
+        std::mem::take(&mut *self.items.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// What waits to be uploaded, in memory or on disk (one JSON object per line).
@@ -259,7 +287,7 @@ impl Spool {
 
 pub(crate) struct Uploader {
     platform: Arc<Platform>,
-    rx: mpsc::UnboundedReceiver<Queued>,
+    inbox: Arc<Inbox>,
     pending: Vec<Item>,
     spool: Spool,
     counters: Arc<AuditCounters>,
@@ -273,7 +301,7 @@ pub(crate) struct Uploader {
 impl Uploader {
     pub(crate) fn new(
         platform: Arc<Platform>,
-        rx: mpsc::UnboundedReceiver<Queued>,
+        inbox: Arc<Inbox>,
         config: &crate::Config,
         counters: Arc<AuditCounters>,
     ) -> Self {
@@ -286,7 +314,7 @@ impl Uploader {
             .store(spool.pending_lines(), Ordering::Relaxed);
         Self {
             platform,
-            rx,
+            inbox,
             pending: Vec::new(),
             spool,
             counters,
@@ -459,25 +487,14 @@ impl Uploader {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let mut shutdown = None;
             tokio::select! {
-                message = self.rx.recv() => match message {
-                    Some(message) => shutdown = self.take(message),
-                    None => {
-                        let (tx, _rx) = oneshot::channel();
-                        shutdown = Some(tx);
-                    }
-                },
+                _ = self.inbox.wake.notified() => {}
                 _ = ticker.tick() => {}
             }
-            // Take whatever else is waiting, a bounded number at a time.
-            for _ in 0..10_000 {
-                if shutdown.is_some() {
-                    break;
-                }
-                match self.rx.try_recv() {
-                    Ok(message) => shutdown = self.take(message),
-                    Err(_) => break,
+            let mut shutdown = None;
+            for message in self.inbox.take() {
+                if let Some(done) = self.take(message) {
+                    shutdown = Some(done);
                 }
             }
             if self.pending.len() >= self.memory_limit {

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ascend_core::{Call, Decision, OperationName, PolicyEngine, RiskLevel, Verdict, decide};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
-use crate::audit::{AuditCounters, AuditEvent, CallOutcome, OutcomeStatus, Queued, Uploader};
+use crate::audit::{
+    AuditCounters, AuditEvent, CallOutcome, Inbox, OutcomeStatus, Queued, Uploader,
+};
 use crate::bundle::{BundleCell, poll};
 use crate::config::{Config, FailMode};
 use crate::ids::new_action_id;
@@ -138,7 +140,7 @@ struct Inner {
     agent_name: Arc<str>,
     platform: Arc<Platform>,
     bundle: Arc<BundleCell>,
-    audit_tx: mpsc::UnboundedSender<Queued>,
+    inbox: Arc<Inbox>,
     counters: Arc<AuditCounters>,
     names: RwLock<HashMap<(String, String), Arc<OperationName>>>,
     handle: tokio::runtime::Handle,
@@ -197,14 +199,14 @@ impl Governor {
         };
         let bundle = Arc::new(BundleCell::new());
         let counters = Arc::new(AuditCounters::default());
-        let (audit_tx, audit_rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox::default());
         let (stop, stop_rx) = watch::channel(false);
         // The catalog loads on first use; load it now, beside the first bundle fetch, so
         // the first governed call does not pay for it.
         handle.spawn_blocking(|| {
             ascend_core::catalog();
         });
-        let uploader = Uploader::new(platform.clone(), audit_rx, &config, counters.clone());
+        let uploader = Uploader::new(platform.clone(), inbox.clone(), &config, counters.clone());
         handle.spawn(uploader.run());
         handle.spawn(poll(
             platform.clone(),
@@ -221,7 +223,7 @@ impl Governor {
                 config,
                 platform,
                 bundle,
-                audit_tx,
+                inbox,
                 counters,
                 names: RwLock::new(HashMap::new()),
                 handle,
@@ -415,7 +417,7 @@ impl Governor {
         if matches!(item, Queued::Event(_)) {
             self.inner.counters.queued.fetch_add(1, Ordering::Relaxed);
         }
-        let _ = self.inner.audit_tx.send(item);
+        self.inner.inbox.push(item);
     }
 
     /// Decides one call, asking the platform only when it must.
@@ -711,7 +713,7 @@ impl Governor {
     /// Uploads everything queued, waiting up to `timeout`. `true` when nothing is left.
     pub async fn flush(&self, timeout: Duration) -> bool {
         let (tx, rx) = oneshot::channel();
-        let _ = self.inner.audit_tx.send(Queued::Flush(tx));
+        self.inner.inbox.push(Queued::Flush(tx));
         matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(true)))
     }
 
@@ -727,7 +729,7 @@ impl Governor {
     pub fn close_blocking(&self, timeout: Duration) -> bool {
         let _ = self.inner.stop.send(true);
         let (tx, rx) = oneshot::channel();
-        let _ = self.inner.audit_tx.send(Queued::Shutdown(tx));
+        self.inner.inbox.push(Queued::Shutdown(tx));
         self.block_on(async move { tokio::time::timeout(timeout, rx).await })
             .is_some_and(|r| matches!(r, Ok(Ok(true))))
     }

@@ -1,0 +1,321 @@
+//! The Governor against the real `ascend serve` binary (`$ASCEND_BIN`, default
+//! `target/debug/ascend`; the tests say so and pass when it is not built).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ascend_client::{CallOutcome, CallRequest, Config, Decided, FailMode, Governor, Source};
+use serde_json::{Value, json};
+
+fn binary() -> Option<PathBuf> {
+    let path = std::env::var_os("ASCEND_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/ascend")
+        });
+    path.exists().then_some(path)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    admin: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start() -> Option<Self> {
+        let Some(bin) = binary() else {
+            eprintln!("ascend binary not built; skipping");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let admin = format!(
+            "owkai_admin_{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        );
+        let child = Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .env("ASCEND_BOOTSTRAP_KEY", &admin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let server = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            admin,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = server
+                .http
+                .get(format!("{}/healthz", server.url))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return Some(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("ascend serve did not start");
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .header("X-API-Key", &self.admin);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn agent_key(&self) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/keys",
+                Some(json!({"role": "agent", "name": "rust"})),
+            )
+            .await;
+        v["key"].as_str().unwrap().to_string()
+    }
+
+    async fn governor(&self, agent: &str, tweak: impl FnOnce(&mut Config)) -> Governor {
+        let mut config = Config::new(self.agent_key().await, &self.url, agent);
+        config.queue_dir = Some(self._dir.path().join(format!("queue-{agent}")));
+        tweak(&mut config);
+        let governor = Governor::new(config).unwrap();
+        assert!(governor.ready(Duration::from_secs(5)).await);
+        governor
+    }
+}
+
+fn request<'a>(service: &'a str, operation: &'a str, params: Value) -> CallRequest<'a> {
+    CallRequest {
+        service,
+        operation,
+        params,
+        region: "us-east-1",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_call_is_local_and_its_audit_event_arrives() {
+    let Some(server) = Server::start().await else {
+        return;
+    };
+    let governor = server.governor("rust-local", |_| {}).await;
+    let ruling = governor
+        .check(request("s3", "ListBuckets", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(ruling.decided, Decided::Approved);
+    assert_eq!(ruling.source, Source::Local);
+    assert!(ruling.action_id.starts_with("act_"));
+    let id = ruling.action_id.clone();
+    governor.finish(ruling, CallOutcome::succeeded());
+    assert!(governor.flush(Duration::from_secs(10)).await);
+    let stats = governor.stats();
+    assert_eq!(stats.sync_requests, 0);
+    assert!(stats.events_uploaded >= 1);
+    let audit = server
+        .http
+        .get(format!("{}/api/v1/audit?agent_id=rust-local", server.url))
+        .header("X-API-Key", &server.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains(&id), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_is_awaited_without_blocking_a_thread() {
+    let Some(server) = Server::start().await else {
+        return;
+    };
+    let governor = server
+        .governor("rust-approve", |c| {
+            c.approval_timeout = Duration::from_secs(30)
+        })
+        .await;
+    let g = governor.clone();
+    let call = tokio::spawn(async move {
+        g.check(request("s3", "delete_bucket", json!({"Bucket": "b"})))
+            .await
+            .unwrap()
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let id = loop {
+        assert!(Instant::now() < deadline, "no pending action");
+        let v = server
+            .call(
+                reqwest::Method::GET,
+                "/api/v1/actions?agent_id=rust-approve&status=pending_approval",
+                None,
+            )
+            .await;
+        if let Some(id) = v["actions"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    server
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/actions/{id}/approve"),
+            Some(json!({})),
+        )
+        .await;
+    let ruling = call.await.unwrap();
+    assert_eq!(ruling.decided, Decided::Approved);
+    assert_eq!(ruling.source, Source::Platform);
+    assert_eq!(ruling.action_id, id);
+    assert_eq!(
+        (ruling.risk_score, ruling.risk_level.as_str()),
+        (75, "high")
+    );
+    governor.finish(ruling, CallOutcome::failed("NoSuchBucket"));
+    assert!(governor.flush(Duration::from_secs(10)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_switch_reaches_the_running_governor() {
+    let Some(server) = Server::start().await else {
+        return;
+    };
+    let governor = server.governor("rust-kill", |_| {}).await;
+    server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/agents/rust-kill/block",
+            Some(json!({"reason": "incident 7"})),
+        )
+        .await;
+    let started = Instant::now();
+    while !governor.stats().blocked && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(governor.stats().blocked);
+    let ruling = governor
+        .check(request("s3", "list_buckets", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(ruling.decided, Decided::Denied);
+    assert!(ruling.reason.contains("incident 7"), "{}", ruling.reason);
+    assert!(!ruling.executes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_platform_fails_by_level_and_mode() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let make = |mode: Option<FailMode>| {
+        let mut config = Config::new("owkai_agent_x", &dead, "rust-down");
+        config.queue_dir = Some(dir.path().to_path_buf());
+        config.fail_mode = mode;
+        Governor::new(config).unwrap()
+    };
+    let governor = make(None);
+    assert!(!governor.ready(Duration::from_secs(5)).await);
+    let low = governor
+        .check(request("s3", "list_buckets", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        (low.decided, low.source),
+        (Decided::Approved, Source::FailMode)
+    );
+    assert_eq!(
+        low.warning.as_deref(),
+        Some("Governance evaluation failed, allowing low-risk operation")
+    );
+    let high = governor
+        .check(request("s3", "delete_bucket", json!({"Bucket": "b"})))
+        .await
+        .unwrap();
+    assert_eq!(high.decided, Decided::Denied);
+    assert_eq!(
+        high.warning.as_deref(),
+        Some("Governance evaluation failed, denying high-risk operation")
+    );
+    let open = make(Some(FailMode::Open));
+    let high = open
+        .check(request("iam", "create_user", json!({"UserName": "u"})))
+        .await
+        .unwrap();
+    assert!(high.executes);
+    let closed = make(Some(FailMode::Closed));
+    let low = closed
+        .check(request("s3", "list_buckets", json!({})))
+        .await
+        .unwrap();
+    assert!(!low.executes);
+}
+
+#[test]
+fn blocking_api_works_outside_any_runtime() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new("owkai_agent_x", &dead, "rust-blocking");
+    config.queue_dir = Some(dir.path().to_path_buf());
+    config.settings.bypass_services = vec!["STS".into()];
+    let governor = Governor::new(config).unwrap();
+    assert!(!governor.wait_ready_blocking(Duration::from_secs(5)));
+    assert!(
+        governor
+            .check_blocking(request("sts", "GetCallerIdentity", json!({})))
+            .is_none(),
+        "bypassed"
+    );
+    let ruling = governor
+        .check_blocking(request("s3", "delete_bucket", json!({"Bucket": "b"})))
+        .unwrap();
+    assert_eq!(ruling.decided, Decided::Denied);
+    assert!(!governor.flush_blocking(Duration::from_millis(300)));
+    assert!(!governor.close_blocking(Duration::from_secs(2)));
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().count() == 1,
+        "the unsent event waits on disk"
+    );
+}
