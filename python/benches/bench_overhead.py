@@ -190,7 +190,7 @@ def main() -> None:
         for i in range(5 if QUICK else 15):
             box = {}
 
-            def approver():
+            def approver(box=box):
                 deadline = time.monotonic() + 15
                 while time.monotonic() < deadline:
                     pending = http(
