@@ -72,11 +72,7 @@ pub async fn append(conn: &mut AnyConnection, org_id: &str, entry: Entry) -> Res
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE orgs SET audit_head = $1 WHERE id = $2")
-        .bind(&hash)
-        .bind(org_id)
-        .execute(&mut *conn)
-        .await?;
+    // The trigger `audit_events_head` (migration 0002) moves `orgs.audit_head` to `hash`.
     Ok(seq)
 }
 

@@ -54,12 +54,27 @@ impl PolicyCache {
     }
 
     pub async fn context(&self, store: &Store, org_id: &str) -> Result<OrgContext, ApiError> {
-        let (version, low, medium): (i64, i64, i64) = sqlx::query_as(
-            "SELECT policies_version, auto_approve_low, auto_approve_medium FROM orgs WHERE id = $1",
-        )
-        .bind(org_id)
-        .fetch_one(&store.pool)
-        .await?;
+        Ok(self.context_for(store, org_id, "").await?.0)
+    }
+
+    /// The context and, in the same query, whether `agent_id` is blocked (and why).
+    pub async fn context_for(
+        &self,
+        store: &Store,
+        org_id: &str,
+        agent_id: &str,
+    ) -> Result<(OrgContext, Option<String>), ApiError> {
+        let (version, low, medium, blocked, why): (i64, i64, i64, Option<i64>, Option<String>) =
+            sqlx::query_as(
+                "SELECT o.policies_version, o.auto_approve_low, o.auto_approve_medium, \
+                 a.blocked, a.blocked_reason FROM orgs o LEFT JOIN agents a \
+                 ON a.org_id = o.id AND a.agent_id = $2 WHERE o.id = $1",
+            )
+            .bind(org_id)
+            .bind(agent_id)
+            .fetch_one(&store.pool)
+            .await?;
+        let blocked = (blocked.unwrap_or(0) != 0).then(|| why.unwrap_or_default());
         let engine = match self.get(org_id, version) {
             Some(engine) => engine,
             None => {
@@ -73,12 +88,13 @@ impl PolicyCache {
                 engine
             }
         };
-        Ok(OrgContext {
+        let context = OrgContext {
             version,
             auto_approve_low: low != 0,
             auto_approve_medium: medium != 0,
             engine,
-        })
+        };
+        Ok((context, blocked))
     }
 }
 

@@ -154,21 +154,6 @@ struct NewAction {
     requested_id: Option<String>,
 }
 
-async fn agent_block(
-    state: &AppState,
-    org_id: &str,
-    agent_id: &str,
-) -> Result<Option<String>, ApiError> {
-    let row: Option<(i64, Option<String>)> = sqlx::query_as(
-        "SELECT blocked, blocked_reason FROM agents WHERE org_id = $1 AND agent_id = $2",
-    )
-    .bind(org_id)
-    .bind(agent_id)
-    .fetch_optional(&state.store.pool)
-    .await?;
-    Ok(row.and_then(|(b, r)| (b != 0).then(|| r.unwrap_or_default())))
-}
-
 fn validate_ids(agent_id: &str, agent_name: &str) -> Result<(), ApiError> {
     if agent_id.len() > 200 || agent_name.len() > 200 {
         return Err(ApiError::invalid(
@@ -198,8 +183,10 @@ pub async fn submit(
         .or_else(|| req.context.as_ref()?.get("region")?.as_str())
         .unwrap_or("")
         .to_string();
-    let org = state.policies.context(&state.store, &who.org_id).await?;
-    let blocked = agent_block(state, &who.org_id, &agent_id).await?;
+    let (org, blocked) = state
+        .policies
+        .context_for(&state.store, &who.org_id, &agent_id)
+        .await?;
     let settings = Settings {
         auto_approve_low_risk: org.auto_approve_low && req.auto_approve_low_risk.unwrap_or(true),
         auto_approve_medium_risk: org.auto_approve_medium

@@ -1,7 +1,11 @@
 //! The write path. PostgreSQL: one transaction per request (rows lock what must be
 //! serialised). SQLite: one writer connection; requests queue up and everything queued
-//! while a commit runs shares the next one, each in its own savepoint, so the fsync of
-//! `synchronous = FULL` is paid once per batch, not once per request.
+//! while a commit runs shares the next one, so the fsync of `synchronous = FULL` is paid
+//! once per batch, not once per request.
+//!
+//! The rule for a write job: refuse (4xx) before writing anything. A job that fails with a
+//! server error (5xx, a storage error) rolls the whole batch back and every job of the
+//! batch fails with it, so nothing half-written is ever committed.
 
 use std::any::Any;
 
@@ -99,40 +103,34 @@ async fn run_sqlite(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>) {
             continue;
         }
         let mut results = Vec::with_capacity(batch.len());
+        let mut poisoned = false;
         for job in batch {
-            let outcome = run_in_savepoint(&mut conn, job.run).await;
+            let outcome = (job.run)(&mut conn).await;
+            poisoned |= matches!(&outcome, Err(e) if e.status.is_server_error());
             results.push((job.done, outcome));
         }
-        match exec(&mut conn, "COMMIT").await {
+        let committed = if poisoned {
+            Err(exec(&mut conn, "ROLLBACK").await.err())
+        } else {
+            exec(&mut conn, "COMMIT").await.map_err(Some)
+        };
+        match committed {
             Ok(()) => {
                 for (done, outcome) in results {
                     let _ = done.send(outcome);
                 }
             }
             Err(e) => {
-                let _ = exec(&mut conn, "ROLLBACK").await;
-                tracing::error!(error = %e, "commit failed");
+                if let Some(e) = e {
+                    let _ = exec(&mut conn, "ROLLBACK").await;
+                    tracing::error!(error = %e, "commit failed");
+                }
                 for (done, _) in results {
                     let _ = done.send(Err(ApiError::internal("storage error")));
                 }
             }
         }
     }
-}
-
-async fn run_in_savepoint(conn: &mut AnyConnection, run: JobFn) -> Output {
-    exec(conn, "SAVEPOINT job").await?;
-    let outcome = run(conn).await;
-    let end = if outcome.is_ok() {
-        exec(conn, "RELEASE job").await
-    } else {
-        match exec(conn, "ROLLBACK TO job").await {
-            Ok(()) => exec(conn, "RELEASE job").await,
-            Err(e) => Err(e),
-        }
-    };
-    end?;
-    outcome
 }
 
 fn fail_all(batch: Vec<Job>, e: &sqlx::Error) {

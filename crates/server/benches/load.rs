@@ -1,0 +1,235 @@
+//! Load benchmark, loopback only, bounded in count and time. Starts the platform
+//! in-process on SQLite (its own runtime) and measures, in one run:
+//! 1. `POST /api/v1/actions/submit` of a LOW action vs `GET /healthz`: requests/s with
+//!    32 concurrent clients for 3 s each, and their ratio;
+//! 2. submit latency (p50/p99) at a fixed 1,000 requests/s for 5 s;
+//! 3. approve → waiting long-poll answer latency (p50/p95) over 200 rounds.
+//!
+//! Run: `cargo bench -p ascend-server --bench load`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ascend_server::{ServerConfig, StoreConfig, serve};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+const ADMIN: &str = "owkai_admin_benchmarkbenchmarkbenchmark";
+
+fn start_server(dir: &std::path::Path) -> SocketAddr {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let config = ServerConfig {
+        listen,
+        store: StoreConfig {
+            data_dir: dir.to_path_buf(),
+            database_url: None,
+        },
+        pending_ttl_secs: 3600,
+        rate_limit_per_sec: 0,
+        bootstrap_key: Some(ADMIN.into()),
+    };
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(serve(config, std::future::pending())).unwrap();
+    });
+    listen
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// Requests/s of 32 clients sending back to back for `secs` seconds.
+async fn closed_loop(make: &impl Fn() -> reqwest::RequestBuilder, secs: u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let template = make();
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline && done < 1_000_000 {
+                let r = template.try_clone().unwrap().send().await.unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+                let _ = r.bytes().await;
+                done += 1;
+            }
+            done
+        }));
+    }
+    let start = Instant::now();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start_server(dir.path());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(format!("http://{addr}")));
+}
+
+async fn run(base: String) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let key: Value = client
+        .post(format!("{base}/api/v1/keys"))
+        .header("X-API-Key", ADMIN)
+        .json(&json!({"role": "agent", "name": "bench"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent = key["key"].as_str().unwrap().to_string();
+    let submit_body = json!({"service": "s3", "operation": "list_buckets", "parameters": {}, "agent_id": "bench", "region": "us-east-1"});
+    let submit = {
+        let (c, b, k, body) = (
+            client.clone(),
+            base.clone(),
+            agent.clone(),
+            submit_body.clone(),
+        );
+        move || {
+            c.post(format!("{b}/api/v1/actions/submit"))
+                .header("X-API-Key", &k)
+                .json(&body)
+        }
+    };
+    let health = {
+        let (c, b) = (client.clone(), base.clone());
+        move || c.get(format!("{b}/healthz"))
+    };
+    // Warm up.
+    closed_loop(&submit, 1).await;
+    let healthz_rps = closed_loop(&health, 3).await;
+    let submit_rps = closed_loop(&submit, 3).await;
+    println!("throughput (32 concurrent clients, 3 s each):");
+    println!("  GET /healthz                 {healthz_rps:>9.0} req/s");
+    println!(
+        "  POST /api/v1/actions/submit  {submit_rps:>9.0} req/s   (LOW action, SQLite, synchronous=FULL)"
+    );
+    println!(
+        "  ratio submit / healthz       {:>9.2}",
+        submit_rps / healthz_rps
+    );
+
+    // Fixed rate: 1,000 req/s for 5 s.
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(5_000)));
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity(5_000);
+    let started = Instant::now();
+    for _ in 0..5_000 {
+        ticker.tick().await;
+        let (req, lat) = (submit(), latencies.clone());
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = req.send().await.unwrap();
+            assert!(r.status().is_success());
+            let _ = r.bytes().await;
+            lat.lock().await.push(t.elapsed());
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let offered = 5_000.0 / started.elapsed().as_secs_f64();
+    let mut lat = latencies.lock().await.clone();
+    lat.sort();
+    println!("submit latency at a fixed {offered:.0} req/s for 5 s (5,000 requests):");
+    println!(
+        "  p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+        ms(pct(&lat, 0.50)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap())
+    );
+
+    // Approve → waiting long-poll.
+    let approver: Value = client
+        .post(format!("{base}/api/v1/keys"))
+        .header("X-API-Key", ADMIN)
+        .json(&json!({"role": "approver"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let approver = approver["key"].as_str().unwrap().to_string();
+    let mut wake = Vec::with_capacity(200);
+    for i in 0..200 {
+        let body = json!({"action_type": "s3.delete_bucket", "parameters": {"Bucket": format!("b{i}")}, "agent_id": "bench"});
+        let v: Value = client
+            .post(format!("{base}/api/v1/actions/submit"))
+            .header("X-API-Key", &agent)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = v["id"].as_str().unwrap().to_string();
+        let waiter = {
+            let req = client
+                .get(format!("{base}/api/v1/actions/{id}/status?wait=30"))
+                .header("X-API-Key", &agent);
+            tokio::spawn(async move {
+                let v: Value = req.send().await.unwrap().json().await.unwrap();
+                (v, Instant::now())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let t0 = Instant::now();
+        let r = client
+            .post(format!("{base}/api/v1/actions/{id}/approve"))
+            .header("X-API-Key", &approver)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let (v, t1) = waiter.await.unwrap();
+        assert_eq!(v["status"], "approved");
+        wake.push(t1 - t0);
+    }
+    wake.sort();
+    println!("approve → waiting long-poll answer (200 rounds):");
+    println!(
+        "  p50 {:.2} ms   p95 {:.2} ms   max {:.2} ms",
+        ms(pct(&wake, 0.50)),
+        ms(pct(&wake, 0.95)),
+        ms(*wake.last().unwrap())
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
