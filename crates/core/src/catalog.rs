@@ -5,8 +5,9 @@
 //! into the binary, so lookups need no files or network at run time. It is parsed once,
 //! on first use, into borrowed slices of the embedded text (no copies of the strings).
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap as HashMap;
 
 static CATALOG_TSV: &str = include_str!("../data/catalog.tsv");
 
@@ -124,16 +125,19 @@ fn list(field: &'static str) -> Vec<&'static str> {
 
 impl Catalog {
     fn parse(text: &'static str) -> Self {
+        let lines = text.lines().filter(|l| l.starts_with("O\t")).count();
         let mut catalog = Catalog {
             services: Vec::new(),
-            operations: Vec::new(),
-            by_service: HashMap::new(),
-            by_iam_prefix: HashMap::new(),
+            operations: Vec::with_capacity(lines),
+            by_service: HashMap::default(),
+            by_iam_prefix: HashMap::default(),
         };
-        let mut prefix_of: HashMap<&'static str, &'static str> = HashMap::new();
+        let mut prefix_of: HashMap<&'static str, &'static str> = HashMap::default();
+        let mut fields: Vec<&'static str> = Vec::with_capacity(8);
         for line in text.lines() {
-            let fields: Vec<&'static str> = line.split('\t').collect();
-            match fields.as_slice() {
+            fields.clear();
+            fields.extend(line.split('\t'));
+            match *fields.as_slice() {
                 ["S", name, iam_prefix, full_name] => {
                     prefix_of.insert(name, iam_prefix);
                     catalog.by_service.entry(name).or_default().service =
@@ -153,8 +157,12 @@ impl Catalog {
                     let index = catalog.operations.len();
                     let entry = catalog.by_service.entry(service).or_default();
                     entry.by_name.insert(name, index);
-                    entry.by_folded.entry(fold(name)).or_insert(index);
-                    entry.by_folded.entry(fold(api_name)).or_insert(index);
+                    let folded = fold(name);
+                    let api_folded = fold(api_name);
+                    if api_folded != folded {
+                        entry.by_folded.entry(api_folded).or_insert(index);
+                    }
+                    entry.by_folded.entry(folded).or_insert(index);
                     catalog.operations.push(OperationInfo {
                         service,
                         name,

@@ -13,8 +13,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity,
-    EntityId, EntityTypeName, EntityUid, PolicyId, PolicySet, Request, RestrictedExpression,
+    ActionConstraint, Context, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicyId, PolicySet, Request, RestrictedExpression,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -23,7 +23,12 @@ use crate::catalog::catalog;
 use crate::resource::Resource;
 
 mod diagnostics;
+mod eval;
+mod needs;
 mod schema;
+
+use eval::{Compiled, Satisfied};
+use needs::Needs;
 
 pub use diagnostics::{PolicyDiagnostic, PolicyError};
 
@@ -73,7 +78,11 @@ pub struct PolicyInput<'a> {
 
 struct ActionEntry {
     uid: EntityUid,
+    /// Kept for `tests::agrees_with_cedars_authorizer`.
+    #[cfg_attr(not(test), allow(dead_code))]
     policies: PolicySet,
+    compiled: Vec<Compiled>,
+    needs: Needs,
 }
 
 /// A validated policy set, indexed by action.
@@ -82,11 +91,10 @@ pub struct PolicyEngine {
     infos: Vec<PolicyInfo>,
     index_of: HashMap<PolicyId, usize>,
     by_action: HashMap<String, ActionEntry>,
-    /// Policies that name no single action: they may match any call.
+    /// Policies that name no action: they may match any call.
     unconstrained: PolicySet,
-    /// Parameters the policies read from `context.params`.
-    param_names: Vec<String>,
-    authorizer: Authorizer,
+    unconstrained_compiled: Vec<Compiled>,
+    unconstrained_needs: Needs,
     agent_type: EntityTypeName,
     action_type: EntityTypeName,
     resource_type: EntityTypeName,
@@ -119,8 +127,8 @@ impl PolicyEngine {
             index_of: HashMap::new(),
             by_action: HashMap::new(),
             unconstrained: PolicySet::new(),
-            param_names: Vec::new(),
-            authorizer: Authorizer::new(),
+            unconstrained_compiled: Vec::new(),
+            unconstrained_needs: Needs::default(),
             agent_type: type_name("Agent"),
             action_type: type_name("Action"),
             resource_type: type_name("Resource"),
@@ -138,7 +146,14 @@ impl PolicyEngine {
         }
         let (set, infos) = Self::rename_by_id(source, &parsed)?;
         let actions = schema::referenced_actions(source, &set)?;
-        let param_names = schema::referenced_params(&set);
+        let needs: HashMap<PolicyId, Needs> = set
+            .policies()
+            .map(|p| (p.id().clone(), Needs::of(p)))
+            .collect();
+        let param_names: BTreeSet<String> = needs
+            .values()
+            .flat_map(|n| n.params.iter().cloned())
+            .collect();
         schema::validate(source, &set, &actions, &param_names)?;
 
         let mut engine = Self {
@@ -149,7 +164,6 @@ impl PolicyEngine {
                 .map(|(i, (id, _))| (id.clone(), i))
                 .collect(),
             infos: infos.into_iter().map(|(_, info)| info).collect(),
-            param_names: param_names.into_iter().collect(),
             ..Self::empty()
         };
         let mut indexed: HashMap<String, Vec<PolicyId>> = HashMap::new();
@@ -176,21 +190,41 @@ impl PolicyEngine {
                 .unconstrained
                 .add(policy.clone())
                 .expect("ids are unique within the set");
+            engine.unconstrained_needs.merge(&needs[policy.id()]);
+            let info = engine.index_of[policy.id()];
+            engine
+                .unconstrained_compiled
+                .push(Compiled::new(info, policy));
         }
         for (action, ids) in indexed {
             let mut policies = engine.unconstrained.clone();
+            let mut action_needs = engine.unconstrained_needs.clone();
+            let mut compiled: Vec<Compiled> = unconstrained
+                .iter()
+                .map(|p| Compiled::new(engine.index_of[p.id()], p))
+                .collect();
             for id in ids {
                 let policy = set.policy(&id).expect("indexed from this set").clone();
+                action_needs.merge(&needs[&id]);
+                compiled.push(Compiled::new(engine.index_of[&id], &policy));
                 // A policy naming the same action twice (`in [a, a]`) is added once.
                 let _ = policies.add(policy);
             }
+            compiled.sort_by_key(|c| c.info);
+            compiled.dedup_by_key(|c| c.info);
             let uid = EntityUid::from_type_name_and_id(
                 engine.action_type.clone(),
                 EntityId::new(&action),
             );
-            engine
-                .by_action
-                .insert(action, ActionEntry { uid, policies });
+            engine.by_action.insert(
+                action,
+                ActionEntry {
+                    uid,
+                    policies,
+                    compiled,
+                    needs: action_needs,
+                },
+            );
         }
         Ok(engine)
     }
@@ -279,32 +313,27 @@ impl PolicyEngine {
 
     /// Evaluates one call. Calls that no policy can name return at once.
     pub fn evaluate(&self, input: &PolicyInput<'_>) -> PolicyOutcome<'_> {
-        let (uid, policies) = match self.by_action.get(input.action) {
-            Some(entry) => (entry.uid.clone(), &entry.policies),
+        let (uid, policies, needs) = match self.by_action.get(input.action) {
+            Some(entry) => (entry.uid.clone(), &entry.compiled, &entry.needs),
             None if self.unconstrained.is_empty() => return PolicyOutcome::NoMatch,
             None => (
                 EntityUid::from_type_name_and_id(
                     self.action_type.clone(),
                     EntityId::new(input.action),
                 ),
-                &self.unconstrained,
+                &self.unconstrained_compiled,
+                &self.unconstrained_needs,
             ),
         };
-        let response = match self.request(input, uid) {
-            Some((request, entities)) => {
-                self.authorizer.is_authorized(&request, policies, &entities)
-            }
-            None => return PolicyOutcome::NoMatch,
+        let Some((request, entities)) = self.request(input, uid, needs) else {
+            return PolicyOutcome::NoMatch;
         };
-        let matched: Vec<&PolicyInfo> = response
-            .diagnostics()
-            .reason()
-            .filter_map(|id| self.index_of.get(id).map(|&i| &self.infos[i]))
-            .collect();
-        match (response.decision(), matched.is_empty()) {
-            (_, true) => PolicyOutcome::NoMatch,
-            (CedarDecision::Deny, false) => PolicyOutcome::Deny(matched),
-            (CedarDecision::Allow, false) => {
+        let infos = |indexes: Vec<usize>| indexes.into_iter().map(|i| &self.infos[i]).collect();
+        match eval::evaluate(policies, &request, &entities) {
+            Satisfied::None => PolicyOutcome::NoMatch,
+            Satisfied::Forbid(forbids) => PolicyOutcome::Deny(infos(forbids)),
+            Satisfied::Permit(permits) => {
+                let matched: Vec<&PolicyInfo> = infos(permits);
                 let approvals: Vec<_> = matched
                     .iter()
                     .copied()
@@ -319,7 +348,14 @@ impl PolicyEngine {
         }
     }
 
-    fn request(&self, input: &PolicyInput<'_>, action: EntityUid) -> Option<(Request, Entities)> {
+    /// Builds the request with only what `needs` says the policies read: context keys
+    /// and the resource entity cost microseconds each, and most policies read few.
+    fn request(
+        &self,
+        input: &PolicyInput<'_>,
+        action: EntityUid,
+        needs: &Needs,
+    ) -> Option<(Request, Entities)> {
         let principal = EntityUid::from_type_name_and_id(
             self.agent_type.clone(),
             EntityId::new(input.agent_id),
@@ -329,63 +365,52 @@ impl PolicyEngine {
             .map_or(("", ""), |r| (r.name.as_str(), r.kind.as_str()));
         let resource_uid =
             EntityUid::from_type_name_and_id(self.resource_type.clone(), EntityId::new(name));
-        let resource = Entity::new_with_tags(
-            resource_uid.clone(),
-            [
-                (
-                    "name".to_string(),
-                    RestrictedExpression::new_string(name.into()),
-                ),
-                (
-                    "type".to_string(),
-                    RestrictedExpression::new_string(kind.into()),
-                ),
-                (
-                    "service".to_string(),
-                    RestrictedExpression::new_string(input.service.into()),
-                ),
-            ],
-            [],
-            [],
-        )
-        .ok()?;
-        let params = self.param_names.iter().filter_map(|key| {
-            let text = match input.params.get(key)? {
-                Value::String(s) => s.clone(),
-                Value::Null => return None,
-                other => other.to_string(),
+        let string = |s: &str| RestrictedExpression::new_string(s.to_string());
+        let mut pairs = Vec::with_capacity(6);
+        for (key, value) in [
+            ("service", Some(input.service)),
+            ("operation", Some(input.operation)),
+            ("risk_level", Some(input.risk_level)),
+            ("region", Some(input.region)),
+            ("risk_score", None),
+            ("params", None),
+        ] {
+            if !needs.context_has(key) {
+                continue;
+            }
+            let expression = match (key, value) {
+                (_, Some(text)) => string(text),
+                ("risk_score", _) => RestrictedExpression::new_long(input.risk_score.into()),
+                _ => RestrictedExpression::new_record(needs.params.iter().filter_map(|k| {
+                    let text = match input.params.get(k)? {
+                        Value::String(s) => s.clone(),
+                        Value::Null => return None,
+                        other => other.to_string(),
+                    };
+                    Some((k.clone(), RestrictedExpression::new_string(text)))
+                }))
+                .ok()?,
             };
-            Some((key.clone(), RestrictedExpression::new_string(text)))
-        });
-        let context = Context::from_pairs([
-            (
-                "service".to_string(),
-                RestrictedExpression::new_string(input.service.into()),
-            ),
-            (
-                "operation".to_string(),
-                RestrictedExpression::new_string(input.operation.into()),
-            ),
-            (
-                "risk_score".to_string(),
-                RestrictedExpression::new_long(input.risk_score.into()),
-            ),
-            (
-                "risk_level".to_string(),
-                RestrictedExpression::new_string(input.risk_level.into()),
-            ),
-            (
-                "region".to_string(),
-                RestrictedExpression::new_string(input.region.into()),
-            ),
-            (
-                "params".to_string(),
-                RestrictedExpression::new_record(params).ok()?,
-            ),
-        ])
-        .ok()?;
+            pairs.push((key.to_string(), expression));
+        }
+        let context = Context::from_pairs(pairs).ok()?;
+        let entities = if needs.resource {
+            let resource = Entity::new_with_tags(
+                resource_uid.clone(),
+                [
+                    ("name".to_string(), string(name)),
+                    ("type".to_string(), string(kind)),
+                    ("service".to_string(), string(input.service)),
+                ],
+                [],
+                [],
+            )
+            .ok()?;
+            Entities::from_entities([resource], None).ok()?
+        } else {
+            Entities::empty()
+        };
         let request = Request::new(principal, action, resource_uid, context, None).ok()?;
-        let entities = Entities::from_entities([resource], None).ok()?;
         Some((request, entities))
     }
 

@@ -5,10 +5,10 @@
 //! escalations (public access, open ingress, admin grants, disabled logging, mass deletes,
 //! production names) can only raise the score. The level always follows the score.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::LazyLock;
 
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -195,40 +195,55 @@ const WRITE_VERBS: &[&str] = &[
     "launch",
 ];
 
-fn starts_with_verb(name: &str, verbs: &[&'static str]) -> Option<&'static str> {
-    verbs.iter().copied().find(|verb| {
-        name.strip_prefix(verb)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
-    })
-}
-
-/// Judges an operation by its leading word, or by a verb anywhere in a free-form name
-/// such as `database_write`.
-pub(crate) fn verb_of(name: &str) -> (Verb, Option<&'static str>) {
-    let name = name.to_ascii_lowercase();
-    let name = name.as_str();
-    if let Some(v) = starts_with_verb(name, DESTRUCTIVE_VERBS) {
-        return (Verb::Destructive, Some(v));
-    }
-    if let Some(v) = starts_with_verb(name, READ_VERBS) {
-        return (Verb::Read, Some(v));
-    }
-    if let Some(v) = starts_with_verb(name, WRITE_VERBS) {
-        return (Verb::Write, Some(v));
-    }
-    // Free-form action types (`database_write`, `file_delete`): any word that is a verb.
-    for word in name.split(|c: char| !c.is_ascii_alphanumeric()) {
-        for (verb, table) in [
-            (Verb::Destructive, DESTRUCTIVE_VERBS),
-            (Verb::Write, WRITE_VERBS),
-            (Verb::Read, READ_VERBS),
-        ] {
-            if let Some(v) = table.iter().find(|v| **v == word) {
-                return (verb, Some(v));
-            }
+static VERBS: LazyLock<HashMap<&'static str, Verb>> = LazyLock::new(|| {
+    let mut verbs = HashMap::default();
+    // Inserted weakest first, so a word listed twice keeps its most dangerous meaning.
+    for (verb, table) in [
+        (Verb::Write, WRITE_VERBS),
+        (Verb::Read, READ_VERBS),
+        (Verb::Destructive, DESTRUCTIVE_VERBS),
+    ] {
+        for word in table {
+            verbs.insert(*word, verb);
         }
     }
-    (Verb::Unknown, None)
+    verbs
+});
+
+/// Judges an operation by its leading word (or words: `batch_get`, `schedule_key_deletion`),
+/// or by a verb anywhere in a free-form name such as `database_write`.
+pub(crate) fn verb_of(name: &str) -> (Verb, Option<&'static str>) {
+    let lowered;
+    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        lowered = name.to_ascii_lowercase();
+        lowered.as_str()
+    } else {
+        name
+    };
+    let lookup = |word: &str| VERBS.get_key_value(word).map(|(w, v)| (*v, Some(*w)));
+    // The leading one to three words, longest first.
+    let mut ends = [0; 3];
+    let mut count = 0;
+    for end in name
+        .match_indices('_')
+        .map(|(i, _)| i)
+        .chain([name.len()])
+        .take(3)
+    {
+        ends[count] = end;
+        count += 1;
+    }
+    if let Some(found) = ends[..count]
+        .iter()
+        .rev()
+        .find_map(|&end| lookup(&name[..end]))
+    {
+        return found;
+    }
+    // Free-form action types (`database_write`, `file_delete`): any word that is a verb.
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .find_map(lookup)
+        .unwrap_or((Verb::Unknown, None))
 }
 
 pub(crate) const SCORE_LIST: u8 = 10;
@@ -312,13 +327,15 @@ fn verb_score(subject: &str, verb: Verb, word: Option<&str>, reasons: &mut Vec<S
     score
 }
 
-static CURATED: LazyLock<HashMap<(&'static str, &'static str), (u8, &'static str)>> =
-    LazyLock::new(|| {
-        curated::ENTRIES
-            .iter()
-            .map(|&(service, op, score, why)| ((service, op), (score, why)))
-            .collect()
-    });
+/// (service, operation) → (score, why)
+type CuratedIndex = HashMap<(&'static str, &'static str), (u8, &'static str)>;
+
+static CURATED: LazyLock<CuratedIndex> = LazyLock::new(|| {
+    curated::ENTRIES
+        .iter()
+        .map(|&(service, op, score, why)| ((service, op), (score, why)))
+        .collect()
+});
 
 fn base_score(
     name: &OperationName,

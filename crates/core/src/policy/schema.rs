@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 
 use cedar_policy::{ActionConstraint, PolicySet, Schema, ValidationMode, Validator};
-use serde_json::Value;
 
 use super::PolicyError;
 use crate::catalog::{catalog, fold};
@@ -58,42 +57,6 @@ fn suggestion(id: &str) -> Option<String> {
     let (service, operation) = id.split_once([':', '.'])?;
     let found = catalog().find(service, operation)?;
     (fold(found.api_name) == fold(operation)).then(|| found.cedar_action())
-}
-
-fn is_context_params(value: &Value) -> bool {
-    value.get(".").is_some_and(|access| {
-        access.get("attr").and_then(Value::as_str) == Some("params")
-            && access.get("left") == Some(&serde_json::json!({"Var": "context"}))
-    })
-}
-
-fn collect_params(value: &Value, found: &mut BTreeSet<String>) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map {
-                if (key == "." || key == "has")
-                    && inner.get("left").is_some_and(is_context_params)
-                    && let Some(attr) = inner.get("attr").and_then(Value::as_str)
-                {
-                    found.insert(attr.to_string());
-                }
-                collect_params(inner, found);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_params(v, found)),
-        _ => {}
-    }
-}
-
-/// Every `context.params.<name>` the set reads.
-pub(super) fn referenced_params(set: &PolicySet) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for policy in set.policies() {
-        if let Ok(json) = policy.to_json() {
-            collect_params(&json, &mut found);
-        }
-    }
-    found
 }
 
 fn quoted(text: &str) -> String {

@@ -219,3 +219,98 @@ fn empty_text_is_an_empty_set() {
     let engine = PolicyEngine::compile("// nothing yet\n").unwrap();
     assert!(engine.is_empty());
 }
+
+/// Cedar's own authorizer, given every attribute, must agree with `evaluate`.
+fn cedar_says(engine: &PolicyEngine, input: &PolicyInput<'_>) -> (String, Vec<String>) {
+    use cedar_policy::{Authorizer, Decision};
+    let (uid, policies, mut needs) = match engine.by_action.get(input.action) {
+        Some(e) => (e.uid.clone(), &e.policies, e.needs.clone()),
+        None => (
+            EntityUid::from_type_name_and_id(
+                engine.action_type.clone(),
+                EntityId::new(input.action),
+            ),
+            &engine.unconstrained,
+            engine.unconstrained_needs.clone(),
+        ),
+    };
+    needs.resource = true;
+    needs.all_context = true;
+    let (request, entities) = engine.request(input, uid, &needs).unwrap();
+    let response = Authorizer::new().is_authorized(&request, policies, &entities);
+    let mut ids: Vec<String> = response
+        .diagnostics()
+        .reason()
+        .map(|id| id.to_string())
+        .collect();
+    ids.sort();
+    let verdict = match (response.decision(), ids.is_empty()) {
+        (_, true) => "none",
+        (Decision::Deny, false) => "deny",
+        (Decision::Allow, false) => "allow",
+    };
+    (verdict.to_string(), ids)
+}
+
+mod differential {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MIXED: &str = r#"
+@id("u-forbid-region") forbid(principal, action, resource) when { context.region == "cn-north-1" };
+@id("u-permit-low") permit(principal, action, resource) when { context.risk_level == "low" };
+@id("ops-approval") @approval("required")
+permit(principal, action in [Action::"s3:DeleteBucket", Action::"ec2:TerminateInstances"], resource)
+  when { [Agent::"ops", Agent::"deploy"].contains(principal) && context.risk_score >= 70 };
+@id("param-rule") forbid(principal, action == Action::"s3:PutObject", resource)
+  when { context.params has Key && context.params.Key like "*.exe" };
+@id("name-rule") permit(principal, action == Action::"s3:DeleteBucket", resource) unless { resource.name like "prod*" };
+"#;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn agrees_with_cedars_authorizer(
+            set in 0..2usize,
+            agent in prop_oneof![Just("ops"), Just("suspect"), Just("intern"), Just("x")],
+            call in prop_oneof![Just("s3.delete_bucket"), Just("s3.put_object"), Just("s3.get_object"),
+                Just("ec2.terminate_instances"), Just("dynamodb.delete_item"), Just("sqs.list_queues")],
+            bucket in prop_oneof![Just("prod-1"), Just("dev"), Just("sandbox-2"), Just("my-audit-logs")],
+            key in prop_oneof![Just("a.exe"), Just("b.txt")],
+            region in prop_oneof![Just("us-east-1"), Just("cn-north-1")],
+        ) {
+            let engine = PolicyEngine::compile([POLICIES, MIXED][set]).unwrap();
+            let name = OperationName::parse(call).unwrap();
+            let params = json!({"Bucket": bucket, "Key": key, "TableName": "audit", "InstanceIds": ["i-1"]});
+            let classification = crate::risk::classify(&name, &params);
+            let resource = main_resource(name.info(), &params);
+            let action = name.cedar_action();
+            let input = PolicyInput {
+                agent_id: agent, action: &action, resource: resource.as_ref(),
+                service: &name.service, operation: &name.operation,
+                risk_score: classification.score, risk_level: classification.level.as_str(),
+                region, params: &params,
+            };
+            let ids = |p: Vec<&PolicyInfo>| -> Vec<String> {
+                let mut ids: Vec<String> = p.iter().map(|p| p.id.clone()).collect();
+                ids.sort();
+                ids
+            };
+            // Cedar's Allow lists every satisfied permit; NeedsApproval narrows that list
+            // to the approval ones, so it must be a subset.
+            let ours = match engine.evaluate(&input) {
+                PolicyOutcome::NoMatch => ("none".to_string(), vec![]),
+                PolicyOutcome::Deny(p) => ("deny".into(), ids(p)),
+                PolicyOutcome::Allow(p) | PolicyOutcome::NeedsApproval(p) => ("allow".into(), ids(p)),
+            };
+            let theirs = cedar_says(&engine, &input);
+            if ours.0 == "allow" {
+                prop_assert_eq!(&ours.0, &theirs.0);
+                prop_assert!(ours.1.iter().all(|id| theirs.1.contains(id)), "{:?} vs {:?}", ours, theirs);
+            } else {
+                prop_assert_eq!(ours, theirs);
+            }
+        }
+    }
+}

@@ -115,8 +115,9 @@ fn looks_like_production(value: &str) -> bool {
     value
         .split(|c: char| !c.is_ascii_alphanumeric())
         .any(|word| {
-            let word = word.to_ascii_lowercase();
-            PRODUCTION_WORDS.contains(&word.as_str())
+            PRODUCTION_WORDS
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(word))
         })
 }
 
@@ -167,10 +168,11 @@ pub(super) fn apply(
             "the new `Policy` attribute allows Principal \"*\" (anyone)".into(),
         );
     }
-    if name.service == "lambda" && op == "add_permission" {
-        if params.get("Principal").and_then(Value::as_str) == Some("*") {
-            s.floor(90, "the permission lets anyone invoke the function".into());
-        }
+    if name.service == "lambda"
+        && op == "add_permission"
+        && params.get("Principal").and_then(Value::as_str) == Some("*")
+    {
+        s.floor(90, "the permission lets anyone invoke the function".into());
     }
     if op.contains("ingress") && any_string(params, &mut |v| OPEN_CIDRS.contains(&v)) {
         s.floor(
