@@ -5,7 +5,8 @@
 //! into the binary, so lookups need no files or network at run time. It is parsed once,
 //! on first use, into borrowed slices of the embedded text (no copies of the strings).
 
-use std::sync::LazyLock;
+use std::ops::Range;
+use std::sync::{LazyLock, OnceLock};
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -92,8 +93,28 @@ impl OperationInfo {
 struct ServiceIndex {
     service: Option<usize>,
     by_name: HashMap<&'static str, usize>,
-    /// Lower-case name without underscores: `deletebucket` for both spellings.
-    by_folded: HashMap<String, usize>,
+    /// The service's operations: rows are grouped by service.
+    operations: Range<usize>,
+    /// Lower-case name without underscores (`deletebucket` for both spellings), built on
+    /// the first lookup by another spelling so start-up pays only for exact names.
+    by_folded: OnceLock<HashMap<String, usize>>,
+}
+
+impl ServiceIndex {
+    fn folded(&self, operations: &[OperationInfo], folded: &str) -> Option<usize> {
+        self.by_folded
+            .get_or_init(|| {
+                let mut index = HashMap::default();
+                for i in self.operations.clone() {
+                    let op = &operations[i];
+                    index.entry(fold(op.name)).or_insert(i);
+                    index.entry(fold(op.api_name)).or_insert(i);
+                }
+                index
+            })
+            .get(folded)
+            .copied()
+    }
 }
 
 /// The parsed catalog with its indexes.
@@ -157,12 +178,10 @@ impl Catalog {
                     let index = catalog.operations.len();
                     let entry = catalog.by_service.entry(service).or_default();
                     entry.by_name.insert(name, index);
-                    let folded = fold(name);
-                    let api_folded = fold(api_name);
-                    if api_folded != folded {
-                        entry.by_folded.entry(api_folded).or_insert(index);
+                    if entry.operations.is_empty() {
+                        entry.operations = index..index;
                     }
-                    entry.by_folded.entry(folded).or_insert(index);
+                    entry.operations.end = index + 1;
                     catalog.operations.push(OperationInfo {
                         service,
                         name,
@@ -214,8 +233,8 @@ impl Catalog {
         let in_service = |name: &str| {
             self.by_service
                 .get(name)
-                .and_then(|index| index.by_folded.get(&folded))
-                .map(|&i| &self.operations[i])
+                .and_then(|index| index.folded(&self.operations, &folded))
+                .map(|i| &self.operations[i])
         };
         in_service(&service).or_else(|| {
             self.by_iam_prefix
@@ -249,9 +268,8 @@ impl Catalog {
             .find_map(|service| {
                 let index = self.by_service.get(service)?;
                 index
-                    .by_folded
-                    .get(&fold(api))
-                    .map(|&i| &self.operations[i])
+                    .folded(&self.operations, &fold(api))
+                    .map(|i| &self.operations[i])
             })
             .filter(|op| op.api_name == api)
     }

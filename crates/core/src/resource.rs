@@ -47,17 +47,35 @@ fn from_param(key: &str, value: &Value) -> Option<Resource> {
 /// Finds the call's main resource: the first resource parameter of the catalog entry that
 /// the call sets, else the first top-level parameter named like a resource.
 pub fn main_resource(info: Option<&OperationInfo>, params: &Value) -> Option<Resource> {
+    main_param(info, params).and_then(|(key, value)| from_param(key, value))
+}
+
+fn names_something(value: &Value) -> bool {
+    match value {
+        Value::String(_) | Value::Number(_) => true,
+        Value::Array(items) => items.first().is_some_and(Value::is_string),
+        _ => false,
+    }
+}
+
+/// The parameter `main_resource` reads, borrowed: name and value.
+pub(crate) fn main_param<'a>(
+    info: Option<&OperationInfo>,
+    params: &'a Value,
+) -> Option<(&'a str, &'a Value)> {
     let map = params.as_object()?;
     if let Some(info) = info {
         for key in &info.resource_params {
-            if let Some(found) = map.get(*key).and_then(|v| from_param(key, v)) {
-                return Some(found);
+            if let Some((key, value)) = map.get_key_value(*key)
+                && names_something(value)
+            {
+                return Some((key.as_str(), value));
             }
         }
     }
     map.iter()
-        .filter(|(key, _)| looks_like_resource_param(key))
-        .find_map(|(key, value)| from_param(key, value))
+        .find(|(key, value)| looks_like_resource_param(key) && names_something(value))
+        .map(|(key, value)| (key.as_str(), value))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::Verb;
 use crate::catalog::OperationInfo;
 use crate::name::OperationName;
-use crate::resource::main_resource;
+use crate::resource::main_param;
 
 const PUBLIC_ACLS: &[&str] = &["public-read", "public-read-write", "authenticated-read"];
 const PUBLIC_GROUPS: &[&str] = &["AllUsers", "AuthenticatedUsers"];
@@ -121,6 +121,17 @@ fn looks_like_production(value: &str) -> bool {
         })
 }
 
+fn first_production_name(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) => Some(s.as_str()).filter(|s| looks_like_production(s)),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|s| looks_like_production(s)),
+        _ => None,
+    }
+}
+
 pub(super) fn apply(
     name: &OperationName,
     info: Option<&OperationInfo>,
@@ -218,13 +229,10 @@ pub(super) fn apply(
         }
     }
     if is_write
-        && let Some(resource) = main_resource(info, params)
-        && let Some(prod) = resource.all.iter().find(|v| looks_like_production(v))
+        && let Some((kind, value)) = main_param(info, params)
+        && let Some(prod) = first_production_name(value)
     {
-        s.add(
-            10,
-            format!("{} `{prod}` looks like production", resource.kind),
-        );
+        s.add(10, format!("{kind} `{prod}` looks like production"));
     }
     s.score
 }
