@@ -67,6 +67,22 @@ async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Copies the WAL back into the database file in the background (PASSIVE: never blocks
+/// the writer or readers), so commits never pay for a checkpoint.
+fn spawn_checkpoints(pool: AnyPool) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Err(e) = sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    });
+}
+
 fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("ascend.db").display())
 }
@@ -107,6 +123,11 @@ impl Store {
         let writer = if sqlite {
             let mut conn = AnyConnection::connect_with(&options).await?;
             sqlite_pragmas(&mut conn).await?;
+            // Checkpoints run beside the writer (below), not inside a commit.
+            sqlx::raw_sql("PRAGMA wal_autocheckpoint = 0")
+                .execute(&mut conn)
+                .await?;
+            spawn_checkpoints(pool.clone());
             writer::Writer::sqlite(conn)
         } else {
             writer::Writer::Pool(pool.clone())

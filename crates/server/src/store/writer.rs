@@ -44,7 +44,22 @@ const MAX_BATCH: usize = 256;
 impl Writer {
     pub fn sqlite(conn: AnyConnection) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run_sqlite(conn, rx));
+        // Its own thread: between the statements of a batch the writer wakes at once
+        // instead of queueing behind the request handlers on the shared runtime.
+        let spawned = std::thread::Builder::new()
+            .name("ascend-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(run_sqlite(conn, rx)),
+                    Err(e) => tracing::error!(error = %e, "cannot start the writer"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the writer thread");
+        }
         Writer::Sqlite(tx)
     }
 
