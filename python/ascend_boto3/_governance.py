@@ -132,6 +132,23 @@ def _governed_make_api_call(self, operation_name, api_params):
 _governed_make_api_call.__wrapped__ = _original_make_api_call  # type: ignore[attr-defined]
 
 
+def _native_governor(config: GovernanceConfig):
+    return _native.NativeGovernor(
+        config.api_key,
+        config.base_url,
+        config.agent_id,
+        config.agent_name,
+        auto_approve_low_risk=config.auto_approve_low_risk,
+        auto_approve_medium_risk=config.auto_approve_medium_risk,
+        bypass_services=sorted(config.bypass_services),
+        bypass_operations=sorted(config.bypass_operations),
+        dry_run=config.dry_run,
+        approval_timeout=config.approval_timeout,
+        fail_mode=config.fail_mode,
+        queue_dir=config.queue_dir,
+    )
+
+
 def enable_governance(
     api_key: Optional[str] = None,
     base_url: Optional[str] = None,
@@ -174,20 +191,7 @@ def enable_governance(
         fail_mode=fail_mode,
         queue_dir=os.environ.get("ASCEND_QUEUE_DIR") or None,
     )
-    governor = _native.NativeGovernor(
-        config.api_key,
-        config.base_url,
-        config.agent_id,
-        config.agent_name,
-        auto_approve_low_risk=config.auto_approve_low_risk,
-        auto_approve_medium_risk=config.auto_approve_medium_risk,
-        bypass_services=sorted(config.bypass_services),
-        bypass_operations=sorted(config.bypass_operations),
-        dry_run=config.dry_run,
-        approval_timeout=config.approval_timeout,
-        fail_mode=config.fail_mode,
-        queue_dir=config.queue_dir,
-    )
+    governor = _native_governor(config)
     with _lock:
         previous = _governor
         _governor, _config = governor, config
@@ -237,6 +241,28 @@ def stats() -> dict:
     """Counters of the governor (sync requests, events queued/uploaded/on disk …)."""
     governor = _governor
     return {} if governor is None else dict(governor.stats())
+
+
+# The governor's threads do not survive fork(): a forked child (multiprocessing's default
+# on Linux) gets a governor of its own with the same settings. The parent's copy is kept
+# (not dropped) because its runtime's threads do not exist in the child.
+_orphans = []
+
+
+def _after_fork_in_child() -> None:
+    global _governor, _lock
+    _lock = threading.RLock()
+    if _governor is not None and _config is not None:
+        _orphans.append(_governor)
+        try:
+            _governor = _native_governor(_config)
+        except Exception:  # cannot govern here: stop rather than hang
+            _governor = None
+            logger.exception("[Ascend Governance] cannot restart governance after fork")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

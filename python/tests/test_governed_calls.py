@@ -1,5 +1,7 @@
 """Governed boto3 calls against moto, decided against the real `ascend serve`."""
 
+import json
+import logging
 import threading
 import time
 import uuid
@@ -108,14 +110,9 @@ def test_approval_from_another_thread_deletes_the_bucket(
     record = metrics.all()[-1]
     assert record["decision"] == "approved" and record["action_id"] == result["id"]
     # the outcome of a platform-decided call is reported to the platform
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        assert ascend_boto3.flush(5.0)
-        action = platform.admin.json("GET", f"/api/v1/actions/{result['id']}")
-        if action.get("result") or action.get("outcome") or action.get("executed_at"):
-            break
-        time.sleep(0.1)
-    assert action.get("result") or action.get("outcome") or action.get("executed_at"), action
+    assert ascend_boto3.flush(10.0)
+    action = platform.admin.json("GET", f"/api/v1/actions/{result['id']}")
+    assert action["result"]["status"] == "succeeded", action
 
 
 def test_rejection_keeps_the_bucket(platform, agent, client, bucket, metrics):
@@ -331,3 +328,31 @@ def test_audit_events_arrive_with_outcomes(platform, agent, client, bucket, metr
     text = str(events[failed_id])
     assert "NoSuchBucket" in text and "failed" in text
     assert "succeeded" in str(events[ok_id])
+
+
+def test_forked_child_governs_with_its_own_governor(platform, agent, client, bucket):
+    import os
+
+    enable(platform, agent)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: govern a call, flush, report its action id
+        code = 1
+        try:
+            records = []
+            handler = logging.Handler()
+            handler.emit = lambda r: records.append(r.getMessage())
+            logging.getLogger("ascend_boto3.metrics").addHandler(handler)
+            logging.getLogger("ascend_boto3.metrics").setLevel(logging.INFO)
+            client("s3").list_objects_v2(Bucket=bucket)
+            if ascend_boto3.flush(10.0):
+                os.write(write, json.loads(records[-1])["action_id"].encode())
+                code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    action_id = os.read(read, 100).decode()
+    os.close(read)
+    assert status == 0 and action_id.startswith("act_")
+    assert action_id in [e["action_id"] for e in platform.audit(agent[1])]
