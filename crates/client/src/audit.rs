@@ -165,6 +165,8 @@ pub(crate) struct AuditCounters {
 }
 
 const BATCH: usize = 500;
+/// Serialized size after which a batch is sent (the platform refuses bodies over 1 MiB).
+const BATCH_BYTES: usize = 512 * 1024;
 const BASE_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -384,15 +386,24 @@ impl Uploader {
     /// Sends `items`; `Err` with the ones not sent when the platform is away.
     async fn send(&self, items: Vec<Item>) -> Result<(), (PlatformError, Vec<Item>)> {
         let mut events = Vec::new();
+        let mut body: Vec<u8> = Vec::new();
         let mut rest = items.into_iter().peekable();
         while let Some(item) = rest.next() {
             match item {
                 Item::Event { event } => {
+                    // One JSON body, built as events come, bounded in count and size so it
+                    // stays under the platform's 1 MiB request limit.
+                    body.push(if events.is_empty() { b'[' } else { b',' });
+                    serde_json::to_writer(&mut body, &event).unwrap_or_default();
                     events.push(event);
                     let next_is_event = matches!(rest.peek(), Some(Item::Event { .. }));
-                    if events.len() >= BATCH || !next_is_event {
+                    if events.len() >= BATCH || body.len() >= BATCH_BYTES || !next_is_event {
                         let batch = std::mem::take(&mut events);
-                        if let Err(error) = self.platform.upload_events(&batch).await {
+                        let mut json = Vec::with_capacity(body.len() + 12);
+                        json.extend_from_slice(b"{\"events\":");
+                        json.append(&mut body);
+                        json.extend_from_slice(b"]}");
+                        if let Err(error) = self.platform.upload_events(json).await {
                             if permanent(&error) {
                                 log::warn!(
                                     "ascend: audit batch of {} refused: {error}",

@@ -290,13 +290,29 @@ impl Platform {
         result
     }
 
-    /// `POST /api/v1/audit/events` (≤ 500 events).
-    pub(crate) async fn upload_events(&self, events: &[Value]) -> Result<Value, PlatformError> {
-        self.post_json::<Value>(
-            "/api/v1/audit/events",
-            &serde_json::json!({ "events": events }),
-        )
-        .await
+    /// `POST /api/v1/audit/events` with a body built by the uploader (≤ 500 events).
+    pub(crate) async fn upload_events(&self, body: Vec<u8>) -> Result<Value, PlatformError> {
+        let result = async {
+            let response = self
+                .http
+                .post(self.url("/api/v1/audit/events"))
+                .timeout(self.request_timeout)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(network)?;
+            if !response.status().is_success() {
+                return Err(error_of(response).await);
+            }
+            response
+                .json::<Value>()
+                .await
+                .map_err(|e| PlatformError::Protocol(e.to_string()))
+        }
+        .await;
+        self.record(&result);
+        result
     }
 
     /// `POST /api/v1/actions/{id}/result`.

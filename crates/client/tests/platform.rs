@@ -319,3 +319,27 @@ fn blocking_api_works_outside_any_runtime() {
         "the unsent event waits on disk"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_large_events_arrive_in_batches_under_the_size_limit() {
+    let Some(server) = Server::start().await else {
+        return;
+    };
+    let governor = server.governor("rust-bulk", |_| {}).await;
+    let key = "k".repeat(3000);
+    for _ in 0..1200 {
+        let ruling = governor
+            .check(request(
+                "s3",
+                "get_object",
+                json!({"Bucket": "b", "Range": key}),
+            ))
+            .await
+            .unwrap();
+        assert!(ruling.executes);
+        governor.finish(ruling, CallOutcome::succeeded());
+    }
+    assert!(governor.flush(Duration::from_secs(60)).await);
+    let stats = governor.stats();
+    assert_eq!((stats.events_uploaded, stats.events_dropped), (1200, 0));
+}
