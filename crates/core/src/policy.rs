@@ -9,15 +9,19 @@
 //! the call's top-level parameters as strings. Any parameter a policy names is declared
 //! optional, so policies test it with `context.params has Bucket && …`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use cedar_policy::{
-    ActionConstraint, Context, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    PolicyId, PolicySet, Request, RestrictedExpression,
+    ActionConstraint, Effect, EntityId, EntityTypeName, EntityUid, PolicyId, PolicySet,
 };
+use cedar_policy_core::ast::{self, PartialValue};
+use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+use cedar_policy_core::extensions::Extensions;
 use serde::Serialize;
 use serde_json::Value;
+use smol_str::SmolStr;
 
 use crate::catalog::catalog;
 use crate::resource::Resource;
@@ -313,14 +317,18 @@ impl PolicyEngine {
 
     /// Evaluates one call. Calls that no policy can name return at once.
     pub fn evaluate(&self, input: &PolicyInput<'_>) -> PolicyOutcome<'_> {
+        let fallback;
         let (uid, policies, needs) = match self.by_action.get(input.action) {
-            Some(entry) => (entry.uid.clone(), &entry.compiled, &entry.needs),
+            Some(entry) => (&entry.uid, &entry.compiled, &entry.needs),
             None if self.unconstrained.is_empty() => return PolicyOutcome::NoMatch,
             None => (
-                EntityUid::from_type_name_and_id(
-                    self.action_type.clone(),
-                    EntityId::new(input.action),
-                ),
+                {
+                    fallback = EntityUid::from_type_name_and_id(
+                        self.action_type.clone(),
+                        EntityId::new(input.action),
+                    );
+                    &fallback
+                },
                 &self.unconstrained_compiled,
                 &self.unconstrained_needs,
             ),
@@ -329,7 +337,7 @@ impl PolicyEngine {
             return PolicyOutcome::NoMatch;
         };
         let infos = |indexes: Vec<usize>| indexes.into_iter().map(|i| &self.infos[i]).collect();
-        match eval::evaluate(policies, &request, &entities) {
+        match eval::evaluate(policies, request, &entities) {
             Satisfied::None => PolicyOutcome::NoMatch,
             Satisfied::Forbid(forbids) => PolicyOutcome::Deny(infos(forbids)),
             Satisfied::Permit(permits) => {
@@ -348,25 +356,23 @@ impl PolicyEngine {
         }
     }
 
-    /// Builds the request with only what `needs` says the policies read: context keys
-    /// and the resource entity cost microseconds each, and most policies read few.
+    /// Builds the request with only what `needs` says the policies read, from Cedar's
+    /// AST types directly: the public builders evaluate every value as an expression and
+    /// compute the entity hierarchy, which costs more than evaluating the policies.
     fn request(
         &self,
         input: &PolicyInput<'_>,
-        action: EntityUid,
+        action: &EntityUid,
         needs: &Needs,
-    ) -> Option<(Request, Entities)> {
-        let principal = EntityUid::from_type_name_and_id(
-            self.agent_type.clone(),
-            EntityId::new(input.agent_id),
-        );
+    ) -> Option<(ast::Request, CoreEntities)> {
+        let uid = |ty: &EntityTypeName, id: &str| {
+            ast::EntityUID::from_components(ty.as_ref().clone(), ast::Eid::new(id), None)
+        };
         let (name, kind) = input
             .resource
             .map_or(("", ""), |r| (r.name.as_str(), r.kind.as_str()));
-        let resource_uid =
-            EntityUid::from_type_name_and_id(self.resource_type.clone(), EntityId::new(name));
-        let string = |s: &str| RestrictedExpression::new_string(s.to_string());
-        let mut pairs = Vec::with_capacity(6);
+        let resource_uid = uid(&self.resource_type, name);
+        let mut context: BTreeMap<SmolStr, ast::Value> = BTreeMap::new();
         for (key, value) in [
             ("service", Some(input.service)),
             ("operation", Some(input.operation)),
@@ -378,39 +384,52 @@ impl PolicyEngine {
             if !needs.context_has(key) {
                 continue;
             }
-            let expression = match (key, value) {
-                (_, Some(text)) => string(text),
-                ("risk_score", _) => RestrictedExpression::new_long(input.risk_score.into()),
-                _ => RestrictedExpression::new_record(needs.params.iter().filter_map(|k| {
-                    let text = match input.params.get(k)? {
-                        Value::String(s) => s.clone(),
-                        Value::Null => return None,
-                        other => other.to_string(),
-                    };
-                    Some((k.clone(), RestrictedExpression::new_string(text)))
-                }))
-                .ok()?,
+            let value = match (key, value) {
+                (_, Some(text)) => ast::Value::from(text),
+                ("risk_score", _) => ast::Value::from(i64::from(input.risk_score)),
+                _ => ast::Value::record(
+                    needs.params.iter().filter_map(|k| {
+                        let text = match input.params.get(k)? {
+                            Value::String(s) => s.clone(),
+                            Value::Null => return None,
+                            other => other.to_string(),
+                        };
+                        Some((k.as_str(), ast::Value::from(text)))
+                    }),
+                    None,
+                ),
             };
-            pairs.push((key.to_string(), expression));
+            context.insert(key.into(), value);
         }
-        let context = Context::from_pairs(pairs).ok()?;
         let entities = if needs.resource {
-            let resource = Entity::new_with_tags(
+            let attrs = [("name", name), ("type", kind), ("service", input.service)]
+                .map(|(k, v)| (SmolStr::from(k), PartialValue::from(ast::Value::from(v))));
+            let resource = ast::Entity::new_with_attr_partial_value(
                 resource_uid.clone(),
-                [
-                    ("name".to_string(), string(name)),
-                    ("type".to_string(), string(kind)),
-                    ("service".to_string(), string(input.service)),
-                ],
+                attrs,
+                HashSet::new(),
+                HashSet::new(),
                 [],
-                [],
+            );
+            CoreEntities::from_entities(
+                [resource],
+                None::<&NoEntitiesSchema>,
+                TCComputation::AssumeAlreadyComputed,
+                Extensions::all_available(),
             )
-            .ok()?;
-            Entities::from_entities([resource], None).ok()?
+            .ok()?
         } else {
-            Entities::empty()
+            CoreEntities::new()
         };
-        let request = Request::new(principal, action, resource_uid, context, None).ok()?;
+        let request = ast::Request::new(
+            (uid(&self.agent_type, input.agent_id), None),
+            (action.as_ref().clone(), None),
+            (resource_uid, None),
+            ast::Context::Value(Arc::new(context)),
+            None::<&ast::RequestSchemaAllPass>,
+            Extensions::all_available(),
+        )
+        .ok()?;
         Some((request, entities))
     }
 

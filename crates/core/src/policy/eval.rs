@@ -7,8 +7,9 @@
 //! a satisfied forbid denies; otherwise a satisfied permit allows; an erroring policy is
 //! not satisfied. `tests::agrees_with_cedars_authorizer` checks the two stay the same.
 
-use cedar_policy::{Effect, Entities, Policy, Request};
+use cedar_policy::{Effect, Policy};
 use cedar_policy_core::ast::{self, Literal, SlotEnv, ValueKind};
+use cedar_policy_core::entities::Entities;
 use cedar_policy_core::evaluator::Evaluator;
 use cedar_policy_core::extensions::Extensions;
 
@@ -40,13 +41,12 @@ pub(super) enum Satisfied {
     Permit(Vec<usize>),
 }
 
-pub(super) fn evaluate(policies: &[Compiled], request: &Request, entities: &Entities) -> Satisfied {
-    let request: &ast::Request = request.as_ref();
-    let evaluator = Evaluator::new(
-        request.clone(),
-        entities.as_ref(),
-        Extensions::all_available(),
-    );
+pub(super) fn evaluate(
+    policies: &[Compiled],
+    request: ast::Request,
+    entities: &Entities,
+) -> Satisfied {
+    let evaluator = Evaluator::new(request, entities, Extensions::all_available());
     let mut forbids = Vec::new();
     let mut permits = Vec::new();
     for policy in policies {

@@ -236,7 +236,11 @@ fn cedar_says(engine: &PolicyEngine, input: &PolicyInput<'_>) -> (String, Vec<St
     };
     needs.resource = true;
     needs.all_context = true;
-    let (request, entities) = engine.request(input, uid, &needs).unwrap();
+    let (request, entities) = engine.request(input, &uid, &needs).unwrap();
+    let (request, entities) = (
+        cedar_policy::Request::from(request),
+        cedar_policy::Entities::from(entities),
+    );
     let response = Authorizer::new().is_authorized(&request, policies, &entities);
     let mut ids: Vec<String> = response
         .diagnostics()
