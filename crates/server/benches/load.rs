@@ -2,7 +2,8 @@
 //! in-process on SQLite (its own runtime) and measures, in one run:
 //! 1. `POST /api/v1/actions/submit` of a LOW action vs `GET /healthz`: requests/s with
 //!    32 concurrent clients for 3 s each, and their ratio;
-//! 2. submit latency (p50/p99) at a fixed 1,000 requests/s for 5 s;
+//! 2. submit latency (p50/p99) of one client back to back, and at a fixed 1,000
+//!    requests/s for 5 s;
 //! 3. approve → waiting long-poll answer latency (p50/p95) over 200 rounds.
 //!
 //! Run: `cargo bench -p ascend-server --bench load`.
@@ -138,6 +139,23 @@ async fn run(base: String) {
     println!(
         "  ratio submit / healthz       {:>9.2}",
         submit_rps / healthz_rps
+    );
+
+    // One client, back to back: the latency floor without queueing.
+    let mut seq = Vec::with_capacity(500);
+    for _ in 0..500 {
+        let t = Instant::now();
+        let r = submit().send().await.unwrap();
+        assert!(r.status().is_success());
+        let _ = r.bytes().await;
+        seq.push(t.elapsed());
+    }
+    seq.sort();
+    println!("submit latency, one client back to back (500 requests):");
+    println!(
+        "  p50 {:.2} ms   p99 {:.2} ms",
+        ms(pct(&seq, 0.50)),
+        ms(pct(&seq, 0.99))
     );
 
     // Fixed rate: 1,000 req/s for 5 s.
