@@ -5,7 +5,6 @@ boto3 resources, any thread) exactly once, and leaves local helpers that send no
 alone. Decisions, HTTP and queues are in the native governor."""
 
 import atexit
-import json
 import logging
 import os
 import threading
@@ -32,7 +31,6 @@ _governor: Optional[Any] = None
 _config: Optional[GovernanceConfig] = None
 _original_make_api_call = BaseClient._make_api_call
 _process_agent_id: Optional[str] = None
-_VERDICT = {"approved": "APPROVED", "denied": "DENIED", "pending": "PENDING"}
 
 
 def _default_agent_id() -> str:
@@ -59,36 +57,13 @@ def _report(ruling: Any, governor: Any) -> None:
     """The log lines and the metrics record of one governed call."""
     if ruling.warning:
         logger.warning(ruling.warning)
-    name = ruling.name
     level = _WARNING if ruling.decision == "denied" else _INFO
     if logger.isEnabledFor(level):
-        logger.log(
-            level,
-            "[Ascend Governance] %s - Risk: %s (%d) - %s",
-            name,
-            ruling.risk_label,
-            ruling.risk_score,
-            _VERDICT[ruling.decision],
-        )
+        logger.log(level, ruling.log_line())
     if ruling.dry_run and logger.isEnabledFor(_INFO):
-        logger.info("[DRY RUN] Would execute: %s", name)
+        logger.info("[DRY RUN] Would execute: %s", ruling.name)
     if metrics_logger.isEnabledFor(_INFO):
-        metrics_logger.info(
-            json.dumps(
-                {
-                    "service": ruling.service,
-                    "operation": ruling.operation,
-                    "risk_score": ruling.risk_score,
-                    "risk_level": ruling.risk_level,
-                    "decision": ruling.decision,
-                    "action_id": ruling.action_id,
-                    "latency_ms": round(ruling.latency_ms, 3),
-                    "agent_id": governor.agent_id,
-                    "reason": ruling.reason,
-                    "dry_run": ruling.dry_run,
-                }
-            )
-        )
+        metrics_logger.info(ruling.metrics_json(governor.agent_id))
 
 
 def _governed_make_api_call(self, operation_name, api_params):

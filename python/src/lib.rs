@@ -171,6 +171,36 @@ impl Ruling {
         self.risk_level.to_ascii_uppercase()
     }
 
+    /// `[Ascend Governance] s3.delete_bucket - Risk: HIGH (75) - DENIED`, the same line
+    /// every front end logs.
+    fn log_line(&self) -> String {
+        format!(
+            "[Ascend Governance] {}.{} - Risk: {} ({}) - {}",
+            self.service,
+            self.operation,
+            self.risk_level.to_ascii_uppercase(),
+            self.risk_score,
+            self.decision.to_ascii_uppercase()
+        )
+    }
+
+    /// The metrics record (one JSON object), the same in every front end.
+    fn metrics_json(&self, agent_id: &str) -> String {
+        serde_json::json!({
+            "service": self.service,
+            "operation": self.operation,
+            "risk_score": self.risk_score,
+            "risk_level": self.risk_level,
+            "decision": self.decision,
+            "action_id": self.action_id,
+            "latency_ms": (self.latency_ms * 1e3).round() / 1e3,
+            "agent_id": agent_id,
+            "reason": self.reason,
+            "dry_run": self.dry_run,
+        })
+        .to_string()
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Ruling({}.{}, {}, {} ({}), {})",

@@ -44,7 +44,8 @@ mod platform;
 pub use audit::{AuditEvent, CallOutcome, OutcomeStatus};
 pub use config::{Config, FailMode};
 pub use governor::{
-    CallRequest, Decided, Governor, PlatformJob, Prepared, Ruling, Source, StartError, Stats,
+    CallRequest, Decided, GovernanceDenied, Governor, PlatformJob, Prepared, Ruling, Source,
+    StartError, Stats,
 };
 pub use ids::new_action_id;
 pub use platform::PlatformError;
