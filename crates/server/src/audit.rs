@@ -213,3 +213,44 @@ fn broken(good: i64, id: String, at: i64, detail: String) -> Verification {
         detail: Some(format!("event {at}: {detail}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64, prev: &str, body: Value) -> Row {
+        let text = canonical(&body);
+        Row {
+            seq,
+            action_id: body["action_id"].as_str().unwrap().into(),
+            kind: "decision".into(),
+            agent_id: "a".into(),
+            decision: body["decision"].as_str().unwrap().into(),
+            ts: "2026-01-01T00:00:00.000Z".into(),
+            hash: link(prev, &text),
+            body: text,
+            prev_hash: prev.into(),
+        }
+    }
+
+    fn body(seq: i64, decision: &str) -> Value {
+        json!({"seq": seq, "action_id": format!("act_{seq}"), "kind": "decision", "agent_id": "a",
+               "decision": decision, "timestamp": "2026-01-01T00:00:00.000Z"})
+    }
+
+    #[test]
+    fn a_chain_links_and_any_edit_breaks_it() {
+        let first = row(1, GENESIS, body(1, "approved"));
+        let second = row(2, &first.hash, body(2, "denied"));
+        assert_eq!(first.problem(1, GENESIS), None);
+        assert_eq!(second.problem(2, &first.hash), None);
+        assert!(second.problem(3, &first.hash).is_some(), "a gap");
+        assert!(second.problem(2, GENESIS).is_some(), "a wrong link");
+        let mut edited = second.clone();
+        edited.body = edited.body.replace("denied", "approved");
+        assert!(edited.problem(2, &first.hash).unwrap().contains("content"));
+        let mut column = second.clone();
+        column.decision = "approved".into();
+        assert!(column.problem(2, &first.hash).unwrap().contains("columns"));
+    }
+}

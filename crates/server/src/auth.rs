@@ -181,3 +181,22 @@ impl Limiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_their_role_and_show_only_a_prefix() {
+        for role in [Role::Admin, Role::Approver, Role::Agent] {
+            let key = generate_key(role);
+            assert!(key.starts_with(&format!("owkai_{}_", role.as_str())));
+            assert_eq!(key.len(), "owkai_".len() + role.as_str().len() + 1 + 32);
+            let prefix = key_prefix(&key);
+            assert!(prefix.ends_with('…') && prefix.len() < key.len());
+            assert_eq!(hash_key(&key).len(), 64);
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_ne!(generate_key(Role::Agent), generate_key(Role::Agent));
+    }
+}

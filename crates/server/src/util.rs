@@ -51,3 +51,37 @@ pub fn canonical(value: &Value) -> String {
 pub fn fingerprint(params: &Value) -> String {
     sha256_hex(canonical(params).as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn action_ids_are_act_and_a_ulid() {
+        let id = new_id("act");
+        assert!(is_action_id(&id), "{id}");
+        assert!(!is_action_id("act_123"));
+        assert!(!is_action_id("alr_01J9ZZZZZZZZZZZZZZZZZZZZZZ"));
+        assert_ne!(new_id("act"), id);
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order_but_not_values() {
+        let a = fingerprint(&json!({"Bucket": "b", "Key": "k"}));
+        assert_eq!(a, fingerprint(&json!({"Key": "k", "Bucket": "b"})));
+        assert_ne!(a, fingerprint(&json!({"Bucket": "b", "Key": "k2"})));
+    }
+
+    #[test]
+    fn timestamps_are_fixed_width_and_sort_as_text() {
+        let t = now();
+        assert_eq!(t.len(), "2026-01-01T00:00:00.000Z".len());
+        assert_eq!(
+            parse_ts("2026-01-01T01:00:00+01:00").as_deref(),
+            Some("2026-01-01T00:00:00.000Z")
+        );
+        assert!(parse_ts("yesterday").is_none());
+        assert!(in_secs(60) > t);
+    }
+}

@@ -14,6 +14,7 @@ use super::{APPROVED, ActionRecord, DENIED, PENDING};
 use crate::audit::{self, Entry};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::org::OrgContext;
 use crate::routes::AppState;
 use crate::util::{fingerprint, in_secs, is_action_id, new_id, now};
 
@@ -168,14 +169,18 @@ fn validate_ids(agent_id: &str, agent_name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Decides and records one submit.
-pub async fn submit(
-    state: &AppState,
-    who: &Principal,
-    req: SubmitRequest,
-) -> Result<ActionRecord, ApiError> {
-    let target = target(&req)?;
-    let raw_params = parameters(&req)?;
+/// The call a submit names, read from either body shape.
+struct Parsed {
+    target: Target,
+    params: Value,
+    agent_id: String,
+    agent_name: String,
+    region: String,
+}
+
+fn parse(req: &SubmitRequest) -> Result<Parsed, ApiError> {
+    let target = target(req)?;
+    let params = parameters(req)?;
     let agent_id = nonempty(&req.agent_id).unwrap_or("unknown").to_string();
     let agent_name = nonempty(&req.agent_name).unwrap_or(&agent_id).to_string();
     validate_ids(&agent_id, &agent_name)?;
@@ -183,80 +188,101 @@ pub async fn submit(
         .or_else(|| req.context.as_ref()?.get("region")?.as_str())
         .unwrap_or("")
         .to_string();
-    let (org, blocked) = state
-        .policies
-        .context_for(&state.store, &who.org_id, &agent_id)
-        .await?;
-    let settings = Settings {
-        auto_approve_low_risk: org.auto_approve_low && req.auto_approve_low_risk.unwrap_or(true),
-        auto_approve_medium_risk: org.auto_approve_medium
-            && req.auto_approve_medium_risk.unwrap_or(true),
-        ..Settings::default()
-    };
-    let (decision, operation, service) = match &target {
+    Ok(Parsed {
+        target,
+        params,
+        agent_id,
+        agent_name,
+        region,
+    })
+}
+
+/// The decision, with the canonical operation name and service.
+fn decide_call(
+    call: &Parsed,
+    settings: &Settings,
+    org: &OrgContext,
+    blocked: Option<&str>,
+) -> (Decision, String, Option<String>) {
+    match &call.target {
         Target::Aws(name) => {
-            let call = Call {
-                agent_id: &agent_id,
+            let input = Call {
+                agent_id: &call.agent_id,
                 name,
-                params: &raw_params,
-                region: &region,
+                params: &call.params,
+                region: &call.region,
             };
-            let mut d = decide(&call, &settings, &org.engine, blocked.as_deref());
+            let mut d = decide(&input, settings, &org.engine, blocked);
             if d.verdict == Verdict::Bypass {
                 d.verdict = Verdict::Allow;
             }
             (d, name.to_string(), Some(name.service.clone()))
         }
         Target::Custom(t) => (
-            custom_decision(t, &settings, blocked.as_deref()),
+            custom_decision(t, settings, blocked),
             t.to_ascii_lowercase(),
             None,
         ),
-    };
-    let status = match decision.verdict {
+    }
+}
+
+fn status_of(verdict: Verdict) -> &'static str {
+    match verdict {
         Verdict::Allow | Verdict::Bypass => APPROVED,
         Verdict::Deny => DENIED,
         Verdict::NeedsApproval => PENDING,
-    };
-    let now = now();
-    let pending = status == PENDING;
+    }
+}
+
+/// The record to store (its id is given on write).
+fn record(
+    who: &Principal,
+    req: &SubmitRequest,
+    call: Parsed,
+    d: &Decision,
+    op: String,
+    service: Option<String>,
+    ttl: u64,
+) -> ActionRecord {
+    let status = status_of(d.verdict);
+    let (now, pending) = (now(), status == PENDING);
     let resource = nonempty(&req.resource)
         .or(nonempty(&req.resource_id))
         .map(str::to_string)
         .or_else(|| {
-            let Target::Aws(name) = &target else {
+            let Target::Aws(name) = &call.target else {
                 return None;
             };
-            ascend_core::main_resource(name.info(), &raw_params).map(|r| r.name)
+            ascend_core::main_resource(name.info(), &call.params).map(|r| r.name)
         });
-    let record = ActionRecord {
+    ActionRecord {
         id: String::new(),
         org_id: who.org_id.clone(),
         key_id: who.key_id.clone(),
-        agent_id,
-        agent_name,
-        action_type: nonempty(&req.action_type).unwrap_or(&operation).to_string(),
-        operation,
+        action_type: nonempty(&req.action_type).unwrap_or(&op).to_string(),
+        operation: op,
         service,
-        region,
         resource,
         tool_name: req.tool_name.clone(),
         description: req.description.clone(),
-        parameters: redact(&raw_params).to_string(),
-        fingerprint: fingerprint(&raw_params),
+        parameters: redact(&call.params).to_string(),
+        fingerprint: fingerprint(&call.params),
+        agent_id: call.agent_id,
+        agent_name: call.agent_name,
+        region: call.region,
         client_risk_score: req.risk_score.map(|s| s.round() as i64),
-        risk_score: decision.risk_score.into(),
-        risk_level: decision.risk_level.as_str().to_string(),
+        risk_score: d.risk_score.into(),
+        risk_level: d.risk_level.as_str().to_string(),
         status: status.to_string(),
-        reason: decision.reason.clone(),
-        reasons: json!(decision.reasons).to_string(),
-        policy_ids: json!(decision.policy_ids).to_string(),
-        alert_id: (decision.risk_score >= 70).then(|| new_id("alr")),
+        reason: d.reason.clone(),
+        reasons: json!(d.reasons).to_string(),
+        policy_ids: json!(d.policy_ids).to_string(),
+        alert_id: (d.risk_score >= ALERT_SCORE).then(|| new_id("alr")),
         created_at: now.clone(),
-        expires_at: pending.then(|| in_secs(state.config.pending_ttl_secs)),
-        decided_at: (!pending).then(|| now.clone()),
+        expires_at: pending.then(|| in_secs(ttl)),
+        decided_at: (!pending).then_some(now),
         decided_by: None,
-        decided_via: if decision.policy_ids.is_empty() {
+        decided_via: if d.policy_ids.is_empty() {
             "auto"
         } else {
             "policy"
@@ -266,9 +292,41 @@ pub async fn submit(
         grant_state: None,
         granted_from: None,
         result: None,
+    }
+}
+
+/// Actions at or above this score raise an alert.
+pub const ALERT_SCORE: u8 = 70;
+
+/// Decides and records one submit.
+pub async fn submit(
+    state: &AppState,
+    who: &Principal,
+    req: SubmitRequest,
+) -> Result<ActionRecord, ApiError> {
+    let call = parse(&req)?;
+    let (org, blocked) = state
+        .policies
+        .context_for(&state.store, &who.org_id, &call.agent_id)
+        .await?;
+    // The stricter of client and organisation wins.
+    let settings = Settings {
+        auto_approve_low_risk: org.auto_approve_low && req.auto_approve_low_risk.unwrap_or(true),
+        auto_approve_medium_risk: org.auto_approve_medium
+            && req.auto_approve_medium_risk.unwrap_or(true),
+        ..Settings::default()
     };
+    let (decision, op, service) = decide_call(&call, &settings, &org, blocked.as_deref());
     let new = NewAction {
-        record,
+        record: record(
+            who,
+            &req,
+            call,
+            &decision,
+            op,
+            service,
+            state.config.pending_ttl_secs,
+        ),
         verdict: decision.verdict,
         requested_id: req.client_action_id.filter(|id| is_action_id(id)),
     };
@@ -415,4 +473,73 @@ async fn insert(conn: &mut AnyConnection, r: &ActionRecord) -> Result<(), ApiErr
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: Value) -> SubmitRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn op(v: Value) -> String {
+        match target(&req(v)).unwrap() {
+            Target::Aws(n) => n.to_string(),
+            Target::Custom(t) => format!("custom:{t}"),
+        }
+    }
+
+    #[test]
+    fn the_call_is_read_from_either_shape() {
+        assert_eq!(
+            op(json!({"service": "s3", "operation": "DeleteBucket"})),
+            "s3.delete_bucket"
+        );
+        assert_eq!(
+            op(json!({"action_type": "s3:DeleteBucket"})),
+            "s3.delete_bucket"
+        );
+        assert_eq!(
+            op(json!({"action_type": "database_write"})),
+            "custom:database_write"
+        );
+        assert_eq!(
+            op(json!({"action_type": "aws_api_call", "resource": "s3:delete_bucket"})),
+            "s3.delete_bucket"
+        );
+        assert_eq!(
+            op(
+                json!({"action_type": "aws_api_call", "action_details": {"service": "ec2", "operation": "terminate_instances"}})
+            ),
+            "ec2.terminate_instances"
+        );
+        assert!(target(&req(json!({"agent_id": "a"}))).is_err());
+    }
+
+    #[test]
+    fn parameters_come_from_parameters_or_action_details() {
+        let p = parameters(&req(json!({"parameters": {"Bucket": "b"}}))).unwrap();
+        assert_eq!(p, json!({"Bucket": "b"}));
+        let p = parameters(&req(
+            json!({"action_details": {"Bucket": "b", "tool_name": "s3", "description": "d"}}),
+        ))
+        .unwrap();
+        assert_eq!(p, json!({"Bucket": "b"}));
+        let p = parameters(&req(
+            json!({"action_details": {"params": {"Bucket": "c"}, "service": "s3"}}),
+        ))
+        .unwrap();
+        assert_eq!(p, json!({"Bucket": "c"}));
+        assert!(parameters(&req(json!({"parameters": [1]}))).is_err());
+    }
+
+    #[test]
+    fn a_blocked_custom_action_is_denied_with_the_reason() {
+        let d = custom_decision("database_write", &Settings::default(), Some("incident 7"));
+        assert_eq!(d.verdict, Verdict::Deny);
+        assert!(d.reason.contains("incident 7"));
+        let d = custom_decision("read_report", &Settings::default(), None);
+        assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    }
 }

@@ -84,3 +84,24 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    #[test]
+    fn events_round_trip_through_notify_payloads() {
+        for e in [
+            Event::Action {
+                org: "org_1".into(),
+                id: "act_1".into(),
+            },
+            Event::Bundle {
+                org: "org_2".into(),
+            },
+        ] {
+            assert_eq!(Event::decode(&e.encode()), Some(e));
+        }
+        assert_eq!(Event::decode("x|y"), None);
+    }
+}
