@@ -195,7 +195,9 @@ struct Inner {
     bundle: Arc<BundleCell>,
     inbox: Arc<Inbox>,
     counters: Arc<AuditCounters>,
-    names: RwLock<HashMap<(String, String), Arc<OperationName>>>,
+    /// Canonical names by the front end's spelling, service then operation (looked up
+    /// without allocating).
+    names: RwLock<HashMap<String, HashMap<String, Arc<OperationName>>>>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     stop: watch::Sender<bool>,
@@ -333,16 +335,18 @@ impl Governor {
         if let Some(name) = names
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&(service.to_string(), operation.to_string()))
+            .get(service)
+            .and_then(|ops| ops.get(operation))
         {
             return name.clone();
         }
         let name = Arc::new(OperationName::from_parts(service, operation));
         let mut names = names.write().unwrap_or_else(|e| e.into_inner());
-        if names.len() > 50_000 {
-            names.clear();
+        let ops = names.entry(service.to_string()).or_default();
+        if ops.len() > 10_000 {
+            ops.clear();
         }
-        names.insert((service.to_string(), operation.to_string()), name.clone());
+        ops.insert(operation.to_string(), name.clone());
         name
     }
 
