@@ -221,3 +221,14 @@ def test_queue_left_by_a_dead_process_is_sent_by_the_next(platform, agent, moto_
 def test_unique_ids_per_call():
     ids = {ascend_boto3._native.new_action_id() for _ in range(1000)}
     assert len(ids) == 1000 and all(i.startswith("act_") for i in ids)
+
+
+def test_rejected_key_fails_by_level(platform, client, bucket, logs):
+    enable_governance(api_key="owkai_agent_notakey", base_url=platform.url, agent_id="badkey")
+    s3 = client("s3")
+    s3.list_buckets()  # LOW: allowed, with the warning
+    with pytest.raises(GovernanceDenied):
+        s3.delete_bucket(Bucket=bucket)
+    warnings = logs.messages(logging.WARNING)
+    assert WARN_ALLOW_LOW in warnings and WARN_DENY in warnings
+    assert bucket_exists(s3, bucket)
