@@ -1,0 +1,175 @@
+//! A governed LOW call (`s3.list_buckets`, allowed locally with the policy bundle) against
+//! the same call without the interceptor, over the SDK's in-process HTTP client (a fixed
+//! response, no network). The governor needs a bundle to decide locally, so a tiny HTTP
+//! server on loopback (std only) answers `GET /api/v1/bundle` and accepts audit uploads.
+//! Prints the ratio of the medians (target ≤ 1.05×).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use ascend_aws::{Ascend, Config};
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use aws_smithy_types::body::SdkBody;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const LIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>1</ID><DisplayName>me</DisplayName></Owner><Buckets><Bucket><Name>reports</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>"#;
+
+const BUNDLE: &str = r#"{"etag":"\"b-1\"","policies":"","agent":{"agent_id":"bench","blocked":false,"blocked_reason":null},"settings":{"auto_approve_low_risk":true,"auto_approve_medium_risk":false}}"#;
+
+/// Answers every request: the bundle (held for `wait` like the real one when current),
+/// `{"accepted": n}` for anything else.
+fn fake_platform() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let (mut length, mut etag) = (0usize, false);
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = h.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        etag |= lower.starts_with("if-none-match:");
+                        if h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let response = if line.contains("/api/v1/bundle") && etag {
+                        std::thread::sleep(Duration::from_secs(20));
+                        "HTTP/1.1 304 Not Modified\r\ncontent-length: 0\r\n\r\n".to_string()
+                    } else if line.contains("/api/v1/bundle") {
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\netag: \"b-1\"\r\ncontent-length: {}\r\n\r\n{BUNDLE}",
+                            BUNDLE.len()
+                        )
+                    } else {
+                        let b = r#"{"accepted":1,"duplicates":0,"ok":true}"#;
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{b}",
+                            b.len()
+                        )
+                    };
+                    if stream.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+fn client(ascend: Option<&Ascend>) -> aws_sdk_s3::Client {
+    let http = infallible_client_fn(|_request| {
+        http::Response::builder()
+            .status(200)
+            .body(SdkBody::from(LIST))
+            .unwrap()
+    });
+    let mut builder = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
+        .http_client(http);
+    if let Some(ascend) = ascend {
+        builder = builder.interceptor(ascend.interceptor());
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+fn overhead(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let queue = tempfile::tempdir().unwrap();
+    let mut config = Config::new("owkai_agent_bench", fake_platform(), "bench");
+    config.queue_dir = Some(queue.path().to_path_buf());
+    let ascend = Ascend::new(config).unwrap();
+    assert!(
+        runtime.block_on(ascend.ready(Duration::from_secs(10))),
+        "no bundle"
+    );
+    let plain = client(None);
+    let governed = client(Some(&ascend));
+    runtime.block_on(async {
+        plain.list_buckets().send().await.unwrap();
+        governed.list_buckets().send().await.unwrap();
+    });
+    assert_eq!(ascend.governor().stats().sync_requests, 0);
+
+    let mut group = c.benchmark_group("list_buckets");
+    group.bench_function("plain", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { plain.list_buckets().send().await.unwrap() })
+    });
+    group.bench_function("governed", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { governed.list_buckets().send().await.unwrap() })
+    });
+    group.finish();
+
+    // Interleaved rounds for the ratio (criterion's two runs are minutes apart on a busy
+    // machine; alternating cancels drift).
+    let rounds = 21;
+    let per_round = 2_000;
+    let mut ratios = Vec::with_capacity(rounds);
+    let (mut plain_ns, mut governed_ns) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let time = |client: &aws_sdk_s3::Client| {
+            runtime.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..per_round {
+                    client.list_buckets().send().await.unwrap();
+                }
+                start.elapsed().as_nanos() as f64 / per_round as f64
+            })
+        };
+        let p = time(&plain);
+        let g = time(&governed);
+        plain_ns.push(p);
+        governed_ns.push(g);
+        ratios.push(g / p);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (p, g, r) = (
+        median(&mut plain_ns),
+        median(&mut governed_ns),
+        median(&mut ratios),
+    );
+    println!(
+        "list_buckets: plain {:.1} µs, governed {:.1} µs, ratio {:.3}x (median of {rounds} interleaved rounds of {per_round}; target <= 1.05x)",
+        p / 1e3,
+        g / 1e3,
+        r
+    );
+    let flushed = runtime.block_on(ascend.flush(Duration::from_secs(10)));
+    println!("audit events uploaded: {flushed}");
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(5));
+    targets = overhead
+}
+criterion_main!(benches);

@@ -1,0 +1,453 @@
+//! Governed aws-sdk-s3 calls against real parts: a moto server on loopback and the real
+//! `ascend serve` binary (`$ASCEND_BIN`, default `target/debug/ascend`). Python with moto:
+//! `$ASCEND_PYTHON`, default `.venv/bin/python` (made by `python/scripts/test.sh`).
+//! Both missing → the tests fail and say what to build or install.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ascend_aws::{Ascend, Config, FailMode, RiskLevel};
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use serde_json::{Value, json};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_http(http: &reqwest::Client, url: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not answer {url} within 30 s");
+}
+
+struct Moto {
+    url: String,
+    _proc: Proc,
+}
+
+impl Moto {
+    async fn start(http: &reqwest::Client) -> Self {
+        let python = std::env::var_os("ASCEND_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join(".venv/bin/python"));
+        assert!(
+            python.exists(),
+            "no Python with moto at {} (set ASCEND_PYTHON, or run python/scripts/test.sh \
+             to make .venv; it needs `moto[server]`)",
+            python.display()
+        );
+        let port = free_port();
+        let child = Command::new(&python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
+        let moto = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            _proc: Proc(child),
+        };
+        wait_http(http, &format!("{}/moto-api/", moto.url), "moto").await;
+        moto
+    }
+
+    /// An S3 client for moto, governed or not.
+    fn s3(&self, ascend: Option<&Ascend>) -> aws_sdk_s3::Client {
+        let mut builder = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .force_path_style(true)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .http_client(aws_smithy_http_client::Builder::new().build_http());
+        if let Some(ascend) = ascend {
+            builder = builder.interceptor(ascend.interceptor());
+        }
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
+}
+
+struct Platform {
+    url: String,
+    admin: String,
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+    _proc: Proc,
+}
+
+impl Platform {
+    async fn start(http: &reqwest::Client) -> Self {
+        let bin = std::env::var_os("ASCEND_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target/debug/ascend"));
+        assert!(
+            bin.exists(),
+            "ascend binary missing at {} (run `cargo build -p ascend` or set ASCEND_BIN)",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let admin = format!("owkai_admin_test{nanos:x}{port}");
+        let child = Command::new(&bin)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .env("ASCEND_BOOTSTRAP_KEY", &admin)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let platform = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            admin,
+            http: http.clone(),
+            dir,
+            _proc: Proc(child),
+        };
+        wait_http(http, &format!("{}/healthz", platform.url), "ascend serve").await;
+        platform
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .header("X-API-Key", &self.admin);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn ascend(&self, agent: &str, tweak: impl FnOnce(&mut Config)) -> Ascend {
+        let key = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/keys",
+                Some(json!({"role": "agent", "name": agent})),
+            )
+            .await["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut config = Config::new(key, &self.url, agent);
+        config.queue_dir = Some(self.dir.path().join(format!("queue-{agent}")));
+        tweak(&mut config);
+        let ascend = Ascend::new(config).unwrap();
+        assert!(
+            ascend.ready(Duration::from_secs(10)).await,
+            "no policy bundle"
+        );
+        ascend
+    }
+
+    /// The id of the agent's pending action, polled for up to 15 s.
+    async fn pending(&self, agent: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            assert!(Instant::now() < deadline, "no pending action for {agent}");
+            let v = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/actions?agent_id={agent}&status=pending_approval"),
+                    None,
+                )
+                .await;
+            if let Some(id) = v["actions"][0]["id"].as_str() {
+                return id.to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn audit(&self, agent: &str) -> String {
+        self.http
+            .get(format!("{}/api/v1/audit?agent_id={agent}", self.url))
+            .header("X-API-Key", &self.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+async fn parts() -> (Moto, Platform) {
+    let http = reqwest::Client::new();
+    let (moto, platform) = tokio::join!(Moto::start(&http), Platform::start(&http));
+    (moto, platform)
+}
+
+async fn bucket_exists(s3: &aws_sdk_s3::Client, bucket: &str) -> bool {
+    let list = s3.list_buckets().send().await.unwrap();
+    list.buckets().iter().any(|b| b.name() == Some(bucket))
+}
+
+// Current-thread runtimes on purpose: a governed call that blocked its thread while
+// awaiting approval would starve the approver below and the test would time out.
+
+#[tokio::test]
+async fn list_buckets_is_allowed_locally_and_audited() {
+    let (moto, platform) = parts().await;
+    let plain = moto.s3(None);
+    plain
+        .create_bucket()
+        .bucket("reports")
+        .send()
+        .await
+        .unwrap();
+    let ascend = platform.ascend("rs-list", |_| {}).await;
+    let s3 = moto.s3(Some(&ascend));
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert_eq!(listed.buckets()[0].name(), Some("reports"));
+    // get_object of a missing key: a LOW call that runs and fails at AWS.
+    let missing = s3.get_object().bucket("reports").key("nope").send().await;
+    assert!(missing.is_err());
+    assert!(ascend_aws::denial(&missing.unwrap_err()).is_none());
+    assert_eq!(
+        ascend.governor().stats().sync_requests,
+        0,
+        "LOW calls wait on nothing"
+    );
+    assert!(ascend.flush(Duration::from_secs(10)).await);
+    let audit = platform.audit("rs-list").await;
+    assert!(audit.contains("list_buckets"), "{audit}");
+    assert!(audit.contains("get_object"), "{audit}");
+    assert!(audit.contains("NoSuchKey"), "{audit}");
+}
+
+#[tokio::test]
+async fn delete_bucket_is_held_until_approved_then_runs() {
+    let (moto, platform) = parts().await;
+    let plain = moto.s3(None);
+    plain
+        .create_bucket()
+        .bucket("prod-logs")
+        .send()
+        .await
+        .unwrap();
+    let ascend = platform
+        .ascend("rs-approve", |c| {
+            c.approval_timeout = Duration::from_secs(30)
+        })
+        .await;
+    let s3 = moto.s3(Some(&ascend));
+    let call = tokio::spawn(async move { s3.delete_bucket().bucket("prod-logs").send().await });
+    let id = platform.pending("rs-approve").await;
+    let action = platform
+        .call(reqwest::Method::GET, &format!("/api/v1/actions/{id}"), None)
+        .await;
+    assert_eq!(action["risk_score"], 75, "{action}");
+    assert!(
+        action.to_string().contains("prod-logs"),
+        "parameters reach the platform: {action}"
+    );
+    assert!(
+        bucket_exists(&plain, "prod-logs").await,
+        "nothing ran before the decision"
+    );
+    platform
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/actions/{id}/approve"),
+            Some(json!({"comment": "ok"})),
+        )
+        .await;
+    tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("approved call finished")
+        .unwrap()
+        .expect("approved delete_bucket succeeds");
+    assert!(
+        !bucket_exists(&plain, "prod-logs").await,
+        "bucket really gone"
+    );
+}
+
+#[tokio::test]
+async fn rejected_delete_fails_with_a_typed_denial_and_the_bucket_stays() {
+    let (moto, platform) = parts().await;
+    let plain = moto.s3(None);
+    plain
+        .create_bucket()
+        .bucket("keep-me")
+        .send()
+        .await
+        .unwrap();
+    let ascend = platform
+        .ascend("rs-reject", |c| {
+            c.approval_timeout = Duration::from_secs(30)
+        })
+        .await;
+    let s3 = moto.s3(Some(&ascend));
+    let call = tokio::spawn(async move { s3.delete_bucket().bucket("keep-me").send().await });
+    let id = platform.pending("rs-reject").await;
+    platform
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/actions/{id}/reject"),
+            Some(json!({"reason": "not today"})),
+        )
+        .await;
+    let err = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("rejected call finished")
+        .unwrap()
+        .expect_err("rejected call fails");
+    let denied = ascend_aws::denial(&err).expect("a GovernanceDenied in the source chain");
+    assert_eq!(denied.action_id, id);
+    assert_eq!(
+        (denied.risk_score, denied.risk_level),
+        (75, RiskLevel::High)
+    );
+    assert!(!denied.pending);
+    assert!(
+        denied
+            .to_string()
+            .starts_with("Operation denied by Ascend governance.")
+    );
+    assert!(bucket_exists(&plain, "keep-me").await, "bucket still there");
+}
+
+#[tokio::test]
+async fn blocked_agent_is_denied_before_anything_is_sent() {
+    let (moto, platform) = parts().await;
+    let plain = moto.s3(None);
+    plain.create_bucket().bucket("b1").send().await.unwrap();
+    let ascend = platform.ascend("rs-blocked", |_| {}).await;
+    platform
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/agents/rs-blocked/block",
+            Some(json!({"reason": "incident 42"})),
+        )
+        .await;
+    let started = Instant::now();
+    while !ascend.governor().stats().blocked && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        ascend.governor().stats().blocked,
+        "block reached the governor"
+    );
+    let s3 = moto.s3(Some(&ascend));
+    let err = s3
+        .list_buckets()
+        .send()
+        .await
+        .expect_err("blocked agent denied");
+    let denied = ascend_aws::denial(&err).expect("typed denial");
+    assert!(denied.reason.contains("incident 42"), "{}", denied.reason);
+    assert!(denied.action_id.starts_with("act_"));
+    let err = s3
+        .delete_bucket()
+        .bucket("b1")
+        .send()
+        .await
+        .expect_err("denied");
+    assert!(ascend_aws::denial(&err).is_some());
+    assert!(bucket_exists(&plain, "b1").await);
+}
+
+#[tokio::test]
+async fn platform_down_low_runs_high_is_denied_modes_override() {
+    let http = reqwest::Client::new();
+    let moto = Moto::start(&http).await;
+    let plain = moto.s3(None);
+    plain.create_bucket().bucket("b2").send().await.unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let make = |mode: Option<FailMode>| {
+        let mut config = Config::new("owkai_agent_x", &dead, "rs-down");
+        config.queue_dir = Some(dir.path().to_path_buf());
+        config.fail_mode = mode;
+        config.connect_timeout = Duration::from_millis(500);
+        Ascend::new(config).unwrap()
+    };
+    let ascend = make(None);
+    assert!(!ascend.ready(Duration::from_secs(5)).await);
+    let s3 = moto.s3(Some(&ascend));
+    s3.list_buckets().send().await.expect("LOW fails open");
+    let err = s3
+        .delete_bucket()
+        .bucket("b2")
+        .send()
+        .await
+        .expect_err("HIGH fails closed");
+    let denied = ascend_aws::denial(&err).expect("typed denial");
+    assert_eq!(denied.risk_level, RiskLevel::High);
+    assert!(
+        denied.reason.contains("fail mode closed"),
+        "{}",
+        denied.reason
+    );
+    assert!(bucket_exists(&plain, "b2").await);
+
+    let closed = make(Some(FailMode::Closed));
+    let err = moto
+        .s3(Some(&closed))
+        .list_buckets()
+        .send()
+        .await
+        .expect_err("closed");
+    assert!(ascend_aws::denial(&err).is_some());
+    let open = make(Some(FailMode::Open));
+    moto.s3(Some(&open))
+        .delete_bucket()
+        .bucket("b2")
+        .send()
+        .await
+        .expect("open lets HIGH run");
+    assert!(!bucket_exists(&plain, "b2").await);
+}
