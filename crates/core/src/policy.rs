@@ -200,6 +200,7 @@ impl PolicyEngine {
                 .unconstrained_compiled
                 .push(Compiled::new(info, policy));
         }
+        engine.unconstrained_compiled.sort_by_key(eval::phase);
         for (action, ids) in indexed {
             let mut policies = engine.unconstrained.clone();
             let mut action_needs = engine.unconstrained_needs.clone();
@@ -216,6 +217,7 @@ impl PolicyEngine {
             }
             compiled.sort_by_key(|c| c.info);
             compiled.dedup_by_key(|c| c.info);
+            compiled.sort_by_key(eval::phase);
             let uid = EntityUid::from_type_name_and_id(
                 engine.action_type.clone(),
                 EntityId::new(&action),

@@ -6,6 +6,10 @@
 //! time, and evaluated with Cedar's own concrete `Evaluator` under the authorizer's rule:
 //! a satisfied forbid denies; otherwise a satisfied permit allows; an erroring policy is
 //! not satisfied. `tests::agrees_with_cedars_authorizer` checks the two stay the same.
+//!
+//! Policies are evaluated in the order that can decide soonest: forbids (any satisfied
+//! one denies, so permits need not run), then permits that ask for approval, then plain
+//! permits. The policies reported are every satisfied one of the deciding kind.
 
 use cedar_policy::{Effect, Policy};
 use cedar_policy_core::ast::{self, Literal, SlotEnv, ValueKind};
@@ -18,6 +22,8 @@ pub(super) struct Compiled {
     /// Index into the engine's `PolicyInfo`s.
     pub info: usize,
     pub effect: Effect,
+    /// `@approval("required")`.
+    pub approval: bool,
     condition: ast::Expr,
     slots: SlotEnv,
 }
@@ -28,47 +34,61 @@ impl Compiled {
         Self {
             info,
             effect: policy.effect(),
+            approval: policy.annotation("approval").is_some(),
             condition: ast.condition(),
             slots: ast.env().clone(),
         }
     }
 }
 
-/// Which policies were satisfied, by `info` index: forbids first if any.
+/// The evaluation order: forbids, then approval permits, then plain permits.
+pub(super) fn phase(policy: &Compiled) -> u8 {
+    match (policy.effect, policy.approval) {
+        (Effect::Forbid, _) => 0,
+        (Effect::Permit, true) => 1,
+        (Effect::Permit, false) => 2,
+    }
+}
+
+/// Which policies were satisfied, by `info` index.
 pub(super) enum Satisfied {
     None,
     Forbid(Vec<usize>),
+    /// Satisfied permits; when any asks for approval, only those.
     Permit(Vec<usize>),
 }
 
+/// Evaluates `policies`, which must be sorted by `phase`.
 pub(super) fn evaluate(
     policies: &[Compiled],
     request: ast::Request,
     entities: &Entities,
 ) -> Satisfied {
     let evaluator = Evaluator::new(request, entities, Extensions::all_available());
-    let mut forbids = Vec::new();
-    let mut permits = Vec::new();
+    let mut satisfied = Vec::new();
+    let mut current_phase = None;
     for policy in policies {
-        let satisfied = matches!(
+        let phase = phase(policy);
+        if current_phase != Some(phase) {
+            // A finished phase with a satisfied policy decides; later phases cannot change it.
+            if !satisfied.is_empty() {
+                break;
+            }
+            current_phase = Some(phase);
+        }
+        if matches!(
             evaluator.interpret(&policy.condition, &policy.slots),
             Ok(ast::Value {
                 value: ValueKind::Lit(Literal::Bool(true)),
                 ..
             })
-        );
-        if satisfied {
-            match policy.effect {
-                Effect::Forbid => forbids.push(policy.info),
-                Effect::Permit => permits.push(policy.info),
-            }
+        ) {
+            satisfied.push(policy.info);
         }
     }
-    if !forbids.is_empty() {
-        Satisfied::Forbid(forbids)
-    } else if !permits.is_empty() {
-        Satisfied::Permit(permits)
-    } else {
-        Satisfied::None
+    match current_phase {
+        _ if satisfied.is_empty() => Satisfied::None,
+        Some(0) => Satisfied::Forbid(satisfied),
+        _ => Satisfied::Permit(satisfied),
     }
 }
