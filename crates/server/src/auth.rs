@@ -1,8 +1,9 @@
 //! API keys and roles: `owkai_<role>_<random>`, stored only as SHA-256 hashes, one
 //! organisation each. The `Principal` extractor authenticates and rate-limits a request.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -112,24 +113,83 @@ fn candidates(parts: &Parts) -> Vec<&str> {
     keys
 }
 
+/// Valid keys by hash, where this process sees every revocation (one server on a SQLite
+/// file). A revocation forgets them all before it answers; a lookup that started before
+/// it never stores its (now stale) answer after it.
+#[derive(Clone, Debug, Default)]
+pub struct KeyCache(Option<Arc<Mutex<KnownKeys>>>);
+
+#[derive(Debug, Default)]
+pub struct KnownKeys {
+    generation: u64,
+    map: HashMap<String, Principal>,
+}
+
+impl KeyCache {
+    pub fn new(exact: bool) -> Self {
+        KeyCache(exact.then(Arc::default))
+    }
+
+    fn get(&self, hash: &str) -> Result<Principal, Option<u64>> {
+        let Some(cache) = &self.0 else {
+            return Err(None);
+        };
+        let Ok(cache) = cache.lock() else {
+            return Err(None);
+        };
+        cache.map.get(hash).cloned().ok_or(Some(cache.generation))
+    }
+
+    fn put(&self, generation: u64, hash: String, principal: Principal) {
+        if let Some(cache) = &self.0
+            && let Ok(mut cache) = cache.lock()
+            && cache.generation == generation
+        {
+            if cache.map.len() >= 10_000 {
+                cache.map.clear();
+            }
+            cache.map.insert(hash, principal);
+        }
+    }
+
+    /// Call after revoking a key, before answering.
+    pub fn forget(&self) {
+        if let Some(cache) = &self.0
+            && let Ok(mut cache) = cache.lock()
+        {
+            cache.map.clear();
+            cache.generation += 1;
+        }
+    }
+}
+
 async fn lookup(state: &AppState, key: &str) -> Result<Option<Principal>, ApiError> {
     if !key.starts_with("owkai_") {
         return Ok(None);
     }
+    let hash = hash_key(key);
+    let generation = match state.keys.get(&hash) {
+        Ok(principal) => return Ok(Some(principal)),
+        Err(generation) => generation,
+    };
     let row: Option<(String, String, String, String)> = sqlx::query_as(
         "SELECT id, name, org_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
     )
-    .bind(hash_key(key))
+    .bind(&hash)
     .fetch_optional(&state.store.pool)
     .await?;
-    Ok(row.and_then(|(key_id, key_name, org_id, role)| {
+    let principal = row.and_then(|(key_id, key_name, org_id, role)| {
         Some(Principal {
             key_id,
             key_name,
             org_id,
             role: Role::parse(&role)?,
         })
-    }))
+    });
+    if let (Some(p), Some(g)) = (&principal, generation) {
+        state.keys.put(g, hash, p.clone());
+    }
+    Ok(principal)
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -26,12 +26,30 @@ impl std::fmt::Debug for OrgContext {
 }
 
 /// Compiled policy sets by organisation, replaced when the stored version moves on
-/// (also when another replica stored it).
+/// (also when another replica stored it); and, where this process sees every change (one
+/// server on a SQLite file), the per-agent settings and kill-switch state, forgotten on
+/// every policy or block change.
 #[derive(Clone, Default)]
-pub struct PolicyCache(Arc<Mutex<Compiled>>);
+pub struct PolicyCache {
+    engines: Arc<Mutex<Compiled>>,
+    snapshots: Option<Arc<Mutex<Snapshots>>>,
+}
+
+/// Cached snapshots and the generation they belong to: `forget` moves the generation on,
+/// and a snapshot read before that is never stored after it.
+#[derive(Default)]
+struct Snapshots {
+    generation: u64,
+    map: HashMap<(String, String), Snapshot>,
+}
 
 /// Organisation id → (policies version, compiled engine).
 type Compiled = HashMap<String, (i64, Arc<PolicyEngine>)>;
+
+/// (policies version, auto-approve low, auto-approve medium, blocked reason).
+type Snapshot = (i64, bool, bool, Option<String>);
+
+const MAX_SNAPSHOTS: usize = 50_000;
 
 impl std::fmt::Debug for PolicyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,16 +58,60 @@ impl std::fmt::Debug for PolicyCache {
 }
 
 impl PolicyCache {
-    fn get(&self, org_id: &str, version: i64) -> Option<Arc<PolicyEngine>> {
-        let map = self.0.lock().ok()?;
+    /// `exact`: every change of policies and block state goes through this process.
+    pub fn new(exact: bool) -> Self {
+        PolicyCache {
+            engines: Arc::default(),
+            snapshots: exact.then(Arc::default),
+        }
+    }
+
+    /// Call after changing policies or an agent's block state, before answering.
+    pub fn forget(&self) {
+        if let Some(cache) = &self.snapshots
+            && let Ok(mut cache) = cache.lock()
+        {
+            cache.map.clear();
+            cache.generation += 1;
+        }
+    }
+
+    fn engine(&self, org_id: &str, version: i64) -> Option<Arc<PolicyEngine>> {
+        let map = self.engines.lock().ok()?;
         map.get(org_id)
             .filter(|(v, _)| *v == version)
             .map(|(_, e)| e.clone())
     }
 
-    fn put(&self, org_id: &str, version: i64, engine: Arc<PolicyEngine>) {
-        if let Ok(mut map) = self.0.lock() {
+    fn put_engine(&self, org_id: &str, version: i64, engine: Arc<PolicyEngine>) {
+        if let Ok(mut map) = self.engines.lock() {
             map.insert(org_id.to_string(), (version, engine));
+        }
+    }
+
+    /// The cached snapshot, or the generation to store a fresh one under.
+    fn snapshot(&self, org_id: &str, agent_id: &str) -> Result<Snapshot, Option<u64>> {
+        let Some(cache) = &self.snapshots else {
+            return Err(None);
+        };
+        let Ok(cache) = cache.lock() else {
+            return Err(None);
+        };
+        let key = (org_id.to_string(), agent_id.to_string());
+        cache.map.get(&key).cloned().ok_or(Some(cache.generation))
+    }
+
+    fn put_snapshot(&self, generation: u64, org_id: &str, agent_id: &str, snapshot: Snapshot) {
+        if let Some(cache) = &self.snapshots
+            && let Ok(mut cache) = cache.lock()
+            && cache.generation == generation
+        {
+            if cache.map.len() >= MAX_SNAPSHOTS {
+                cache.map.clear();
+            }
+            cache
+                .map
+                .insert((org_id.to_string(), agent_id.to_string()), snapshot);
         }
     }
 
@@ -57,13 +119,11 @@ impl PolicyCache {
         Ok(self.context_for(store, org_id, "").await?.0)
     }
 
-    /// The context and, in the same query, whether `agent_id` is blocked (and why).
-    pub async fn context_for(
-        &self,
+    async fn load_snapshot(
         store: &Store,
         org_id: &str,
         agent_id: &str,
-    ) -> Result<(OrgContext, Option<String>), ApiError> {
+    ) -> Result<Snapshot, ApiError> {
         let (version, low, medium, blocked, why): (i64, i64, i64, Option<i64>, Option<String>) =
             sqlx::query_as(
                 "SELECT o.policies_version, o.auto_approve_low, o.auto_approve_medium, \
@@ -75,7 +135,27 @@ impl PolicyCache {
             .fetch_one(&store.pool)
             .await?;
         let blocked = (blocked.unwrap_or(0) != 0).then(|| why.unwrap_or_default());
-        let engine = match self.get(org_id, version) {
+        Ok((version, low != 0, medium != 0, blocked))
+    }
+
+    /// The context and whether `agent_id` is blocked (and why).
+    pub async fn context_for(
+        &self,
+        store: &Store,
+        org_id: &str,
+        agent_id: &str,
+    ) -> Result<(OrgContext, Option<String>), ApiError> {
+        let (version, low, medium, blocked) = match self.snapshot(org_id, agent_id) {
+            Ok(s) => s,
+            Err(generation) => {
+                let s = Self::load_snapshot(store, org_id, agent_id).await?;
+                if let Some(g) = generation {
+                    self.put_snapshot(g, org_id, agent_id, s.clone());
+                }
+                s
+            }
+        };
+        let engine = match self.engine(org_id, version) {
             Some(engine) => engine,
             None => {
                 let (version, text): (i64, String) =
@@ -84,14 +164,14 @@ impl PolicyCache {
                         .fetch_one(&store.pool)
                         .await?;
                 let engine = Arc::new(compile_stored(&text));
-                self.put(org_id, version, engine.clone());
+                self.put_engine(org_id, version, engine.clone());
                 engine
             }
         };
         let context = OrgContext {
             version,
-            auto_approve_low: low != 0,
-            auto_approve_medium: medium != 0,
+            auto_approve_low: low,
+            auto_approve_medium: medium,
             engine,
         };
         Ok((context, blocked))

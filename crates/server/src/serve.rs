@@ -8,11 +8,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::actions::expire_due;
-use crate::auth::Limiter;
+use crate::auth::{KeyCache, Limiter};
 use crate::config::ServerConfig;
 use crate::org::PolicyCache;
 use crate::routes::{AppState, app};
-use crate::store::{BootstrapKey, Store, StoreConfig, StoreError, bootstrap, create_org};
+use crate::store::{Backend, BootstrapKey, Store, StoreConfig, StoreError, bootstrap, create_org};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -105,7 +105,9 @@ pub async fn serve(
     let state = AppState {
         store: store.clone(),
         limiter: Limiter::new(config.rate_limit_per_sec),
-        policies: PolicyCache::default(),
+        // Caches only where this process sees every change: one server on a SQLite file.
+        policies: PolicyCache::new(store.backend == Backend::Sqlite),
+        keys: KeyCache::new(store.backend == Backend::Sqlite),
         metrics: install_metrics(),
         shutdown: stopped,
         config: Arc::new(config.clone()),

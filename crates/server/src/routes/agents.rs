@@ -118,6 +118,7 @@ async fn set_block(
             .execute(&mut *conn).await?;
         Store::notify_in_tx(backend, conn, &Event::Bundle { org }).await
     })).await?;
+    state.policies.forget();
     state.store.publish(Event::Bundle {
         org: who.org_id.clone(),
     });

@@ -92,6 +92,7 @@ async fn revoke(
             .bind(now()).bind(&key_id).bind(&org).execute(conn).await?;
         Ok(done.rows_affected() == 1)
     })).await?;
+    state.keys.forget();
     if !found {
         return Err(ApiError::not_found("key"));
     }

@@ -24,7 +24,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::Limiter;
+use crate::auth::{KeyCache, Limiter};
 use crate::config::{BODY_LIMIT, ServerConfig};
 use crate::error::ApiError;
 use crate::org::PolicyCache;
@@ -37,6 +37,7 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub limiter: Limiter,
     pub policies: PolicyCache,
+    pub keys: KeyCache,
     pub metrics: Option<PrometheusHandle>,
     /// Turns true on shutdown: long-polls answer at once.
     pub shutdown: watch::Receiver<bool>,

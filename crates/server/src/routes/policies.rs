@@ -129,6 +129,7 @@ async fn put_policies(
             })
         })
         .await?;
+    state.policies.forget();
     state.store.publish(Event::Bundle {
         org: who.org_id.clone(),
     });
