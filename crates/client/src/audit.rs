@@ -512,10 +512,11 @@ impl Uploader {
                 self.spill();
             }
             if let Some(done) = shutdown {
+                // Durable first: whatever the caller's timeout cuts short (a platform that
+                // accepts connections and never answers), the events are on disk for the
+                // next process. Then try to send everything.
+                self.spill();
                 let ok = self.is_empty() || self.attempt().await;
-                if !ok {
-                    self.spill();
-                }
                 self.answer_waiters(ok);
                 self.publish();
                 self.spool.close_if_empty();
