@@ -28,9 +28,9 @@ pub fn from_debug(input: &dyn fmt::Debug) -> Value {
     let mut sink = Bounded::default();
     let _ = write!(sink, "{input:?}");
     let text = sink.out.as_str();
-    // `TypeErasedBox[!Clone]:DeleteBucketInput { … }`
-    let text = match text.find("]:") {
-        Some(i) if text.starts_with("TypeErased") => &text[i + 2..],
+    // `Input(TypeErasedBox[!Clone]:DeleteBucketInput { … })`
+    let text = match (text.find("TypeErasedBox["), text.find("]:")) {
+        (Some(start), Some(end)) if start < 16 && start < end => &text[end + 2..],
         _ => text,
     };
     let mut parser = Parser {
@@ -448,8 +448,9 @@ mod tests {
         struct Erased(Input);
         impl fmt::Debug for Erased {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("TypeErasedBox[!Clone]:")?;
-                fmt::Debug::fmt(&self.0, f)
+                f.write_str("Input(TypeErasedBox[!Clone]:")?;
+                fmt::Debug::fmt(&self.0, f)?;
+                f.write_str(")")
             }
         }
         let mut i = input();

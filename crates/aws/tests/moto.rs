@@ -223,8 +223,14 @@ impl Platform {
     }
 }
 
+/// The test's own HTTP client (reqwest is built without a default crypto provider).
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 async fn parts() -> (Moto, Platform) {
-    let http = reqwest::Client::new();
+    let http = http();
     let (moto, platform) = tokio::join!(Moto::start(&http), Platform::start(&http));
     (moto, platform)
 }
@@ -273,7 +279,7 @@ async fn delete_bucket_is_held_until_approved_then_runs() {
     let plain = moto.s3(None);
     plain
         .create_bucket()
-        .bucket("prod-logs")
+        .bucket("team-logs")
         .send()
         .await
         .unwrap();
@@ -283,18 +289,18 @@ async fn delete_bucket_is_held_until_approved_then_runs() {
         })
         .await;
     let s3 = moto.s3(Some(&ascend));
-    let call = tokio::spawn(async move { s3.delete_bucket().bucket("prod-logs").send().await });
+    let call = tokio::spawn(async move { s3.delete_bucket().bucket("team-logs").send().await });
     let id = platform.pending("rs-approve").await;
     let action = platform
         .call(reqwest::Method::GET, &format!("/api/v1/actions/{id}"), None)
         .await;
     assert_eq!(action["risk_score"], 75, "{action}");
     assert!(
-        action.to_string().contains("prod-logs"),
+        action.to_string().contains("team-logs"),
         "parameters reach the platform: {action}"
     );
     assert!(
-        bucket_exists(&plain, "prod-logs").await,
+        bucket_exists(&plain, "team-logs").await,
         "nothing ran before the decision"
     );
     platform
@@ -310,7 +316,7 @@ async fn delete_bucket_is_held_until_approved_then_runs() {
         .unwrap()
         .expect("approved delete_bucket succeeds");
     assert!(
-        !bucket_exists(&plain, "prod-logs").await,
+        !bucket_exists(&plain, "team-logs").await,
         "bucket really gone"
     );
 }
@@ -364,7 +370,12 @@ async fn rejected_delete_fails_with_a_typed_denial_and_the_bucket_stays() {
 async fn blocked_agent_is_denied_before_anything_is_sent() {
     let (moto, platform) = parts().await;
     let plain = moto.s3(None);
-    plain.create_bucket().bucket("b1").send().await.unwrap();
+    plain
+        .create_bucket()
+        .bucket("bucket-one")
+        .send()
+        .await
+        .unwrap();
     let ascend = platform.ascend("rs-blocked", |_| {}).await;
     platform
         .call(
@@ -392,20 +403,25 @@ async fn blocked_agent_is_denied_before_anything_is_sent() {
     assert!(denied.action_id.starts_with("act_"));
     let err = s3
         .delete_bucket()
-        .bucket("b1")
+        .bucket("bucket-one")
         .send()
         .await
         .expect_err("denied");
     assert!(ascend_aws::denial(&err).is_some());
-    assert!(bucket_exists(&plain, "b1").await);
+    assert!(bucket_exists(&plain, "bucket-one").await);
 }
 
 #[tokio::test]
 async fn platform_down_low_runs_high_is_denied_modes_override() {
-    let http = reqwest::Client::new();
+    let http = http();
     let moto = Moto::start(&http).await;
     let plain = moto.s3(None);
-    plain.create_bucket().bucket("b2").send().await.unwrap();
+    plain
+        .create_bucket()
+        .bucket("bucket-two")
+        .send()
+        .await
+        .unwrap();
     let dead = format!("http://127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
     let make = |mode: Option<FailMode>| {
@@ -421,7 +437,7 @@ async fn platform_down_low_runs_high_is_denied_modes_override() {
     s3.list_buckets().send().await.expect("LOW fails open");
     let err = s3
         .delete_bucket()
-        .bucket("b2")
+        .bucket("bucket-two")
         .send()
         .await
         .expect_err("HIGH fails closed");
@@ -432,7 +448,7 @@ async fn platform_down_low_runs_high_is_denied_modes_override() {
         "{}",
         denied.reason
     );
-    assert!(bucket_exists(&plain, "b2").await);
+    assert!(bucket_exists(&plain, "bucket-two").await);
 
     let closed = make(Some(FailMode::Closed));
     let err = moto
@@ -445,9 +461,9 @@ async fn platform_down_low_runs_high_is_denied_modes_override() {
     let open = make(Some(FailMode::Open));
     moto.s3(Some(&open))
         .delete_bucket()
-        .bucket("b2")
+        .bucket("bucket-two")
         .send()
         .await
         .expect("open lets HIGH run");
-    assert!(!bucket_exists(&plain, "b2").await);
+    assert!(!bucket_exists(&plain, "bucket-two").await);
 }
