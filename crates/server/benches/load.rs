@@ -6,7 +6,8 @@
 //!    requests/s for 5 s;
 //! 3. approve → waiting long-poll answer latency (p50/p95) over 200 rounds.
 //!
-//! Run: `cargo bench -p ascend-server --bench load`.
+//! Run: `cargo bench -p ascend-server --bench load` (`ASCEND_BENCH_DIR=/dev/shm` to put the
+//! SQLite file on tmpfs).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,7 +78,13 @@ async fn closed_loop(make: &impl Fn() -> reqwest::RequestBuilder, secs: u64) -> 
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
+    // ASCEND_BENCH_DIR puts the SQLite file elsewhere (e.g. /dev/shm to take the disk's
+    // fsync out of the figures).
+    let dir = match std::env::var("ASCEND_BENCH_DIR") {
+        Ok(base) => tempfile::tempdir_in(base).unwrap(),
+        Err(_) => tempfile::tempdir().unwrap(),
+    };
+    println!("data dir: {}", dir.path().display());
     let addr = start_server(dir.path());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
