@@ -84,3 +84,54 @@ async fn long_poll_on_a_wakes_when_b_approves() {
     let (_, v) = b.get("/api/v1/audit/verify", &b.admin).await;
     assert_eq!(v["valid"], true, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submits_on_two_replicas_keep_one_valid_chain() {
+    let a = Server::start(Backend::Postgres).await;
+    let b = a.replica().await;
+    let agent = a.key(&a.admin, "agent").await;
+    let mut tasks = Vec::new();
+    for (w, url) in [a.url.clone(), b.url.clone(), a.url.clone(), b.url.clone()]
+        .into_iter()
+        .enumerate()
+    {
+        let (client, key) = (a.client.clone(), agent.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0;
+            for i in 0..40 {
+                let body = if i % 4 == 0 {
+                    high(&format!("cc{w}"), &format!("b{i}"))
+                } else {
+                    common::low(&format!("cc{w}"))
+                };
+                let r = client
+                    .post(format!("{url}/api/v1/actions/submit"))
+                    .header("X-API-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                ok += 1;
+            }
+            ok
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let (_, v) = b.get("/api/v1/audit/verify", &b.admin).await;
+    assert_eq!(v, json!({"valid": true, "events": total}));
+    let (_, v) = a.get("/api/v1/agents", &a.admin).await;
+    let counted: i64 = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            x["counts"]["approved"].as_i64().unwrap()
+                + x["counts"]["pending_approval"].as_i64().unwrap()
+        })
+        .sum();
+    assert_eq!(counted, total);
+}
