@@ -152,6 +152,12 @@ pub async fn upload(
         .store
         .write(move |conn| {
             Box::pin(async move {
+                // Lock the organisation's chain first (a row lock on PostgreSQL), so that
+                // two replicas receiving the same event cannot both find it new.
+                sqlx::query("UPDATE orgs SET audit_seq = audit_seq WHERE id = $1")
+                    .bind(&org)
+                    .execute(&mut *conn)
+                    .await?;
                 let mut accepted = 0;
                 for e in entries {
                     accepted += usize::from(append_once(conn, &org, e).await?);
