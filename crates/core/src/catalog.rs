@@ -259,6 +259,26 @@ impl Catalog {
             .and_then(|names| names.first().copied())
     }
 
+    /// Every operation whose Cedar action id is `action`: services that share an IAM
+    /// prefix (`elb` and `elbv2`) can share an action.
+    pub fn all_by_cedar_action<'a>(
+        &'a self,
+        action: &'a str,
+    ) -> impl Iterator<Item = &'a OperationInfo> + 'a {
+        let (prefix, api) = action.split_once(':').unwrap_or(("", ""));
+        self.by_iam_prefix
+            .get(prefix)
+            .into_iter()
+            .flatten()
+            .filter_map(move |service| {
+                let index = self.by_service.get(service)?;
+                index
+                    .folded(&self.operations, &fold(api))
+                    .map(|i| &self.operations[i])
+            })
+            .filter(move |op| op.api_name == api)
+    }
+
     /// The operation whose Cedar action id (`s3:DeleteBucket`) is `action`.
     pub fn by_cedar_action(&self, action: &str) -> Option<&OperationInfo> {
         let (prefix, api) = action.split_once(':')?;
@@ -295,6 +315,15 @@ mod tests {
         }
         assert_eq!(canonical.cedar_action(), "s3:DeleteBucket");
         assert_eq!(canonical.resource_params, ["Bucket"]);
+    }
+
+    #[test]
+    fn services_sharing_a_prefix_share_actions() {
+        let services: Vec<&str> = catalog()
+            .all_by_cedar_action("elasticloadbalancing:DeleteLoadBalancer")
+            .map(|op| op.service)
+            .collect();
+        assert_eq!(services, ["elb", "elbv2"]);
     }
 
     #[test]

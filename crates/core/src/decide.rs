@@ -152,8 +152,8 @@ pub fn decide(
         return decision;
     }
 
-    let action = name.cedar_action();
-    let outcome = if policies.may_match(&action) {
+    let outcome = if policies.may_match_operation(name) {
+        let action = name.cedar_action();
         let info = name.info();
         let resource = main_resource(info, call.params);
         policies.evaluate(&PolicyInput {

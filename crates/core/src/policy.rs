@@ -19,6 +19,7 @@ use cedar_policy::{
 use cedar_policy_core::ast::{self, PartialValue};
 use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
 use cedar_policy_core::extensions::Extensions;
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 use serde_json::Value;
 use smol_str::SmolStr;
@@ -95,6 +96,8 @@ pub struct PolicyEngine {
     infos: Vec<PolicyInfo>,
     index_of: HashMap<PolicyId, usize>,
     by_action: HashMap<String, ActionEntry>,
+    /// (service, operation) of every action in `by_action`.
+    by_operation: FxHashSet<(&'static str, &'static str)>,
     /// Policies that name no action: they may match any call.
     unconstrained: PolicySet,
     unconstrained_compiled: Vec<Compiled>,
@@ -130,6 +133,7 @@ impl PolicyEngine {
             infos: Vec::new(),
             index_of: HashMap::new(),
             by_action: HashMap::new(),
+            by_operation: FxHashSet::default(),
             unconstrained: PolicySet::new(),
             unconstrained_compiled: Vec::new(),
             unconstrained_needs: Needs::default(),
@@ -201,6 +205,11 @@ impl PolicyEngine {
                 .push(Compiled::new(info, policy));
         }
         engine.unconstrained_compiled.sort_by_key(eval::phase);
+        for action in indexed.keys() {
+            for info in catalog().all_by_cedar_action(action) {
+                engine.by_operation.insert((info.service, info.name));
+            }
+        }
         for (action, ids) in indexed {
             let mut policies = engine.unconstrained.clone();
             let mut action_needs = engine.unconstrained_needs.clone();
@@ -438,6 +447,14 @@ impl PolicyEngine {
     /// Whether any policy names this Cedar action (or names no action at all).
     pub fn may_match(&self, action: &str) -> bool {
         !self.unconstrained.is_empty() || self.by_action.contains_key(action)
+    }
+
+    /// `may_match` by operation name, without building the action id: policies can name
+    /// only catalog operations, so this is a set lookup.
+    pub fn may_match_operation(&self, name: &crate::OperationName) -> bool {
+        let operations: &FxHashSet<(&str, &str)> = &self.by_operation;
+        !self.unconstrained.is_empty()
+            || operations.contains(&(name.service.as_str(), name.operation.as_str()))
     }
 
     /// The catalog's knowledge is what makes an action id valid.

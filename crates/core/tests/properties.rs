@@ -241,3 +241,24 @@ fn kill_switch_denies_with_its_reason() {
         "agent `bot` is blocked by an administrator: runaway loop"
     );
 }
+
+#[test]
+fn a_shared_iam_action_governs_every_service_that_uses_it() {
+    let engine = PolicyEngine::compile(
+        r#"@id("no-lb-deletes") forbid(principal, action == Action::"elasticloadbalancing:DeleteLoadBalancer", resource);"#,
+    )
+    .unwrap();
+    for call in ["elb.delete_load_balancer", "elbv2.delete_load_balancer"] {
+        let name = OperationName::parse(call).unwrap();
+        let params = json!({"LoadBalancerName": "lb"});
+        let call = Call {
+            agent_id: "a",
+            name: &name,
+            params: &params,
+            region: "r",
+        };
+        let d = decide(&call, &Settings::default(), &engine, None);
+        assert_eq!(d.verdict, Verdict::Deny, "{name}");
+        assert_eq!(d.policy_ids, ["no-lb-deletes"]);
+    }
+}
