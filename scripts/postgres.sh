@@ -29,6 +29,7 @@ start_throwaway_postgres() {
   "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null || { cat "$dir/server.log" >&2; return 1; }
   ASCEND_THROWAWAY_PG=("${run[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast stop)
+  ASCEND_THROWAWAY_PG_DIR=$dir
   export ASCEND_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "scripts/test: started a throwaway PostgreSQL at $ASCEND_TEST_DATABASE_URL"
 }
@@ -36,6 +37,7 @@ start_throwaway_postgres() {
 stop_throwaway_postgres() {
   if [ -n "${ASCEND_THROWAWAY_PG+x}" ]; then
     "${ASCEND_THROWAWAY_PG[@]}" >/dev/null 2>&1 || true
+    rm -rf "$ASCEND_THROWAWAY_PG_DIR"
   fi
 }
 
