@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::actions::expire_due;
 use crate::auth::{KeyCache, Limiter};
@@ -80,13 +80,40 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     builder.install_recorder().ok()
 }
 
-fn spawn_expiry(store: Store, ttl_secs: u64) {
-    let every = Duration::from_millis((ttl_secs * 250).clamp(200, 5_000));
+/// How long until the next pending action expires (at most a minute: other replicas may
+/// have created pending actions this one was not told about).
+async fn until_next_expiry(store: &Store) -> Duration {
+    const CAP: Duration = Duration::from_secs(60);
+    let next: Result<(Option<String>,), _> =
+        sqlx::query_as("SELECT MIN(expires_at) FROM actions WHERE status = 'pending_approval'")
+            .fetch_one(&store.pool)
+            .await;
+    let Ok((Some(next),)) = next else { return CAP };
+    let Ok(at) = time::OffsetDateTime::parse(&next, &time::format_description::well_known::Rfc3339)
+    else {
+        return CAP;
+    };
+    let left = at - time::OffsetDateTime::now_utc();
+    Duration::try_from(left).unwrap_or(Duration::ZERO).min(CAP)
+}
+
+/// Denies pending actions when their time is up: sleeps until the next expiry, and is
+/// woken when a new pending action may have moved it closer.
+fn spawn_expiry(store: Store, new_pending: Arc<Notify>) {
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = expire_due(&store).await {
-                tracing::warn!(error = %e, "expiring pending actions failed");
+            let wait = until_next_expiry(&store).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = new_pending.notified() => continue,
+            }
+            match expire_due(&store).await {
+                Ok(0) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "expiring pending actions failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     });
@@ -110,9 +137,10 @@ pub async fn serve(
         keys: KeyCache::new(store.backend == Backend::Sqlite),
         metrics: install_metrics(),
         shutdown: stopped,
+        new_pending: Arc::new(Notify::new()),
         config: Arc::new(config.clone()),
     };
-    spawn_expiry(store.clone(), config.pending_ttl_secs);
+    spawn_expiry(store.clone(), state.new_pending.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen(config.listen, e))?;

@@ -335,6 +335,9 @@ pub async fn submit(
         .write(move |conn| Box::pin(store_new(conn, new)))
         .await?;
     count_decision(&record, decision.risk_level);
+    if record.status == PENDING {
+        state.new_pending.notify_one();
+    }
     Ok(record)
 }
 

@@ -41,6 +41,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Turns true on shutdown: long-polls answer at once.
     pub shutdown: watch::Receiver<bool>,
+    /// Wakes the expiry task when a pending action is created.
+    pub new_pending: Arc<tokio::sync::Notify>,
 }
 
 #[derive(OpenApi)]
