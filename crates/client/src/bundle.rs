@@ -110,14 +110,30 @@ pub(crate) async fn poll(
             return;
         }
         let etag = cell.get().and_then(|b| b.etag.clone());
+        let started = tokio::time::Instant::now();
         let result = tokio::select! {
             result = platform.bundle(&agent_id, wait, etag.as_deref()) => result,
             _ = stop.changed() => return,
         };
+        // An answer of "unchanged" that came at once means the server does not hold the
+        // poll; pause instead of spinning.
+        let unchanged = match &result {
+            Ok(None) => true,
+            Ok(Some((new, _))) => new.is_some() && *new == etag,
+            Err(_) => false,
+        };
+        if unchanged && started.elapsed() < Duration::from_millis(100) {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => return,
+            }
+        }
         match result {
-            Ok(Some((etag, body))) => {
+            Ok(Some((new, body))) => {
                 backoff = Duration::from_millis(100);
-                cell.set(compile(etag, body, &client_settings));
+                if !(new.is_some() && new == etag) {
+                    cell.set(compile(new, body, &client_settings));
+                }
             }
             Ok(None) => backoff = Duration::from_millis(100),
             Err(error) => {
