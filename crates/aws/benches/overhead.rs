@@ -163,6 +163,47 @@ fn overhead(c: &mut Criterion) {
         g / 1e3,
         r
     );
+    // Where the difference goes: the governor's decision alone, and reading parameters.
+    let n = 20_000;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let request = ascend_client::CallRequest {
+            service: "s3",
+            operation: "ListBuckets",
+            params: serde_json::json!({}),
+            region: "us-east-1",
+        };
+        if let ascend_client::Prepared::Done(ruling) = ascend.governor().prepare(request) {
+            ascend
+                .governor()
+                .finish(ruling, ascend_client::CallOutcome::succeeded());
+        }
+    }
+    let decide_ns = start.elapsed().as_nanos() as f64 / n as f64;
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct ListBucketsInput {
+        max_buckets: Option<i32>,
+        continuation_token: Option<String>,
+        prefix: Option<String>,
+        bucket_region: Option<String>,
+    }
+    let input = ListBucketsInput {
+        max_buckets: None,
+        continuation_token: None,
+        prefix: None,
+        bucket_region: None,
+    };
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(ascend_aws::params::from_debug(std::hint::black_box(&input)));
+    }
+    let params_ns = start.elapsed().as_nanos() as f64 / n as f64;
+    println!(
+        "breakdown: Governor::prepare + finish {:.2} µs, parameters from Debug {:.2} µs",
+        decide_ns / 1e3,
+        params_ns / 1e3
+    );
     let flushed = runtime.block_on(ascend.flush(Duration::from_secs(10)));
     println!("audit events uploaded: {flushed}");
 }

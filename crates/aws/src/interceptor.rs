@@ -40,6 +40,9 @@ pub const LOG_TARGET: &str = "ascend_aws";
 /// Log target of the one-JSON-object-per-call metrics records.
 pub const METRICS_TARGET: &str = "ascend_aws::metrics";
 
+/// The name of the interceptor every aws-sdk-rust service adds when it presigns a request.
+const PRESIGNING_INTERCEPTOR: &str = "SigV4PresigningInterceptor";
+
 /// Governs every operation of the SDK client it is added to. Made by
 /// [`crate::Ascend::interceptor`]; cheap to clone.
 #[derive(Clone, Debug)]
@@ -100,9 +103,17 @@ impl Intercept for AscendInterceptor {
     fn modify_before_serialization(
         &self,
         context: &mut BeforeSerializationInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
+        runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // A presigned URL is made locally and sends nothing: not governed (as in Python,
+        // where `generate_presigned_url` is not governed either).
+        if runtime_components
+            .interceptors()
+            .any(|i| i.name() == PRESIGNING_INTERCEPTOR)
+        {
+            return Ok(());
+        }
         let Some(metadata) = cfg.load::<Metadata>() else {
             return Err(
                 "Ascend governance: the SDK gave no operation metadata; call refused".into(),

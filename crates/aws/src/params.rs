@@ -10,15 +10,17 @@
 //! `public-read`), so classification escalations and Cedar's resource see the same
 //! parameters as the Python front end.
 //!
-//! The text is bounded: long literals (in-memory request bodies) are cut to
-//! [`MAX_LITERAL`] characters and the whole text to [`MAX_TEXT`]; members past the cut are
-//! not seen.
+//! Bytes, blobs and streams are described (`"<ByteStream>"`, `"<3 bytes>"`), not copied,
+//! as the Python package does; times become RFC 3339 text. The text is bounded: long
+//! literals (an in-memory request body) are cut to [`MAX_LITERAL`] characters and the whole
+//! text to [`MAX_TEXT`] bytes; members past that cut are not seen. Formatting still walks
+//! an in-memory body once (a few milliseconds per megabyte).
 
 use std::fmt::{self, Write};
 
 use serde_json::{Map, Value};
 
-/// Longest string literal kept, in characters.
+/// Longest string literal kept, in bytes.
 pub const MAX_LITERAL: usize = 4096;
 /// Longest `Debug` text read, in bytes.
 pub const MAX_TEXT: usize = 256 * 1024;
@@ -47,7 +49,7 @@ pub fn from_debug(input: &dyn fmt::Debug) -> Value {
     }
 }
 
-/// A `fmt::Write` that keeps at most [`MAX_LITERAL`] characters of each string literal and
+/// A `fmt::Write` that keeps at most [`MAX_LITERAL`] bytes of each string literal and
 /// stops (with an error, which ends formatting) after [`MAX_TEXT`] bytes.
 #[derive(Default)]
 struct Bounded {
@@ -58,35 +60,59 @@ struct Bounded {
 }
 
 impl Write for Bounded {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
+    fn write_str(&mut self, mut s: &str) -> fmt::Result {
+        while !s.is_empty() {
             if self.out.len() >= MAX_TEXT {
                 return Err(fmt::Error);
             }
-            if self.in_string {
+            if !self.in_string {
+                let Some(i) = s.find('"') else {
+                    self.out.push_str(s);
+                    return Ok(());
+                };
+                self.out.push_str(&s[..=i]);
+                self.in_string = true;
+                self.escaped = false;
+                self.literal_len = 0;
+                s = &s[i + 1..];
+                continue;
+            }
+            let bytes = s.as_bytes();
+            let mut end = None;
+            for (i, &b) in bytes.iter().enumerate() {
                 if self.escaped {
                     self.escaped = false;
-                } else if c == '\\' {
+                } else if b == b'\\' {
                     self.escaped = true;
-                } else if c == '"' {
+                } else if b == b'"' {
+                    end = Some(i);
+                    break;
+                }
+            }
+            let content = &s[..end.unwrap_or(s.len())];
+            let room = MAX_LITERAL.saturating_sub(self.literal_len);
+            if room > 0 {
+                let mut keep = content.len().min(room);
+                while !content.is_char_boundary(keep) {
+                    keep -= 1;
+                }
+                self.out.push_str(&content[..keep]);
+                if keep < content.len() {
+                    // Never leave half an escape at the cut.
+                    let tail = self.out.bytes().rev().take_while(|&b| b == b'\\').count();
+                    if tail % 2 == 1 {
+                        self.out.pop();
+                    }
+                }
+            }
+            self.literal_len += content.len();
+            match end {
+                Some(e) => {
+                    self.out.push('"');
                     self.in_string = false;
-                    self.out.push(c);
-                    continue;
+                    s = &s[e + 1..];
                 }
-                self.literal_len += 1;
-                if self.literal_len <= MAX_LITERAL {
-                    self.out.push(c);
-                } else if self.literal_len == MAX_LITERAL + 1 && self.out.ends_with('\\') {
-                    // Never leave a dangling escape at the cut.
-                    self.out.pop();
-                }
-            } else {
-                if c == '"' {
-                    self.in_string = true;
-                    self.escaped = false;
-                    self.literal_len = 0;
-                }
-                self.out.push(c);
+                None => return Ok(()),
             }
         }
         Ok(())
@@ -139,8 +165,14 @@ impl Parser<'_> {
         match self.peek()? {
             b'"' => self.string().map(Value::String),
             b'b' if self.s.get(self.i + 1) == Some(&b'"') => {
+                // Bytes are described, not copied (as the Python package does).
                 self.i += 1;
-                self.string().map(Value::String)
+                let bytes = self.string()?;
+                Some(Value::String(if bytes.chars().count() < MAX_LITERAL {
+                    format!("<{} bytes>", bytes.chars().count())
+                } else {
+                    "<bytes>".to_string()
+                }))
             }
             b'\'' => {
                 self.i += 1;
@@ -203,15 +235,29 @@ impl Parser<'_> {
                         b'r' => out.push('\r'),
                         b'0' => out.push('\0'),
                         b'x' => {
-                            let hex = std::str::from_utf8(self.s.get(self.i..self.i + 2)?).ok()?;
-                            self.i += 2;
-                            out.push(char::from(u8::from_str_radix(hex, 16).ok()?));
+                            let byte = self
+                                .s
+                                .get(self.i..self.i + 2)
+                                .and_then(|h| std::str::from_utf8(h).ok())
+                                .and_then(|h| u8::from_str_radix(h, 16).ok());
+                            if let Some(byte) = byte {
+                                self.i += 2;
+                                out.push(char::from(byte));
+                            }
                         }
                         b'u' => {
-                            let end = self.i + self.s[self.i..].iter().position(|&b| b == b'}')?;
-                            let hex = std::str::from_utf8(&self.s[self.i + 1..end]).ok()?;
-                            self.i = end + 1;
-                            out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
+                            // `\u{1f600}`; anything else (a literal cut short) is dropped.
+                            let window = &self.s[self.i..self.s.len().min(self.i + 10)];
+                            if let Some(close) = window.iter().position(|&b| b == b'}') {
+                                let hex = std::str::from_utf8(&window[1.min(close)..close]).ok();
+                                self.i += close + 1;
+                                if let Some(c) = hex
+                                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                                    .and_then(char::from_u32)
+                                {
+                                    out.push(c);
+                                }
+                            }
                         }
                         other => out.push(char::from(other)),
                     }
@@ -274,8 +320,29 @@ impl Parser<'_> {
         }
         match self.peek() {
             Some(b'{') => {
+                // `Blob { inner: 0a0b0c }`: the contents as unquoted hex.
+                let hex_len = (name == "Blob").then(|| {
+                    let rest = &self.s[self.i..];
+                    let start = rest
+                        .windows(7)
+                        .position(|w| w == b"inner: ")
+                        .map_or(rest.len(), |p| p + 7);
+                    rest[start..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_hexdigit())
+                        .count()
+                });
                 self.i += 1;
-                self.fields()
+                let value = self.fields()?;
+                if let Some(hex_len) = hex_len {
+                    return Some(Value::String(format!("<{} bytes>", hex_len / 2)));
+                }
+                Some(match name.as_str() {
+                    // Streams and blobs are described, not copied.
+                    "ByteStream" | "SdkBody" => Value::String(format!("<{name}>")),
+                    "DateTime" => date_time(&value).unwrap_or(value),
+                    _ => value,
+                })
             }
             Some(b'(') => {
                 self.i += 1;
@@ -354,6 +421,19 @@ fn pascal(field: &str) -> String {
         }
     }
     out
+}
+
+/// `DateTime { seconds: …, subsecond_nanos: … }` → RFC 3339.
+fn date_time(value: &Value) -> Option<Value> {
+    let seconds = value.get("Seconds")?.as_i64()?;
+    let nanos = value
+        .get("SubsecondNanos")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let time = aws_smithy_types::DateTime::from_secs_and_nanos(seconds, nanos as u32);
+    time.fmt(aws_smithy_types::date_time::Format::DateTime)
+        .ok()
+        .map(Value::String)
 }
 
 /// `PublicRead` → `public-read`.
@@ -467,6 +547,16 @@ mod tests {
         let params = from_debug(&i);
         assert_eq!(params["Policy"].as_str().unwrap().len(), MAX_LITERAL);
         assert_eq!(params["Key"], "a/\"b\"");
+        for nasty in ["\\", "\"", "é", "\u{1}", "\n"] {
+            let mut i = input();
+            i.policy = Some(nasty.repeat(MAX_LITERAL));
+            let params = from_debug(&i);
+            assert!(
+                params["Policy"].as_str().unwrap().len() <= MAX_LITERAL,
+                "{nasty}"
+            );
+            assert_eq!(params["Key"], "a/\"b\"", "{nasty}");
+        }
 
         struct Broken;
         impl fmt::Debug for Broken {
@@ -475,6 +565,33 @@ mod tests {
             }
         }
         assert_eq!(from_debug(&Broken), json!({"Bucket": "b"}));
+    }
+
+    #[test]
+    fn bodies_are_described_and_times_are_rfc3339() {
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Put {
+            body: aws_smithy_types::byte_stream::ByteStream,
+            blob: Option<aws_smithy_types::Blob>,
+            expires: Option<aws_smithy_types::DateTime>,
+            bucket: Option<String>,
+        }
+        let put = Put {
+            body: aws_smithy_types::byte_stream::ByteStream::from(vec![b'x'; 100_000]),
+            blob: Some(aws_smithy_types::Blob::new(vec![1, 2, 3])),
+            expires: Some(aws_smithy_types::DateTime::from_secs(1_767_225_600)),
+            bucket: Some("after-the-body".into()),
+        };
+        assert_eq!(
+            from_debug(&put),
+            json!({
+                "Body": "<ByteStream>",
+                "Blob": "<3 bytes>",
+                "Expires": "2026-01-01T00:00:00Z",
+                "Bucket": "after-the-body",
+            })
+        );
     }
 
     #[test]

@@ -6,11 +6,61 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ascend_aws::{Ascend, Config, FailMode, RiskLevel};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use serde_json::{Value, json};
+
+/// Every record on the `ascend_aws` targets, kept for the assertions (one logger per
+/// process; tests tell their records apart by agent id or operation).
+static LOGS: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("ascend_aws")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            LOGS.lock().unwrap().push((
+                record.level(),
+                record.target().to_string(),
+                record.args().to_string(),
+            ));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Info);
+}
+
+/// The metrics records of one agent.
+fn metrics(agent: &str) -> Vec<Value> {
+    LOGS.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, target, _)| target == "ascend_aws::metrics")
+        .filter_map(|(_, _, text)| serde_json::from_str::<Value>(text).ok())
+        .filter(|v| v["agent_id"] == agent)
+        .collect()
+}
+
+fn log_lines(target: &str) -> Vec<(log::Level, String)> {
+    LOGS.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, t, _)| t == target)
+        .map(|(level, _, text)| (*level, text.clone()))
+        .collect()
+}
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -230,6 +280,7 @@ fn http() -> reqwest::Client {
 }
 
 async fn parts() -> (Moto, Platform) {
+    capture_logs();
     let http = http();
     let (moto, platform) = tokio::join!(Moto::start(&http), Platform::start(&http));
     (moto, platform)
@@ -271,6 +322,125 @@ async fn list_buckets_is_allowed_locally_and_audited() {
     assert!(audit.contains("list_buckets"), "{audit}");
     assert!(audit.contains("get_object"), "{audit}");
     assert!(audit.contains("NoSuchKey"), "{audit}");
+
+    // The same log line and metrics record as the Python package.
+    let records = metrics("rs-list");
+    let list = records
+        .iter()
+        .find(|r| r["operation"] == "list_buckets")
+        .expect("a metrics record");
+    assert_eq!(list["service"], "s3");
+    assert_eq!(list["risk_level"], "low");
+    assert_eq!(list["decision"], "approved");
+    assert_eq!(list["dry_run"], false);
+    assert!(list["action_id"].as_str().unwrap().starts_with("act_"));
+    assert!(
+        audit.contains(list["action_id"].as_str().unwrap()),
+        "audit has the same id"
+    );
+    for key in ["risk_score", "latency_ms", "reason"] {
+        assert!(list.get(key).is_some(), "{key} in {list}");
+    }
+    let line = format!(
+        "[Ascend Governance] s3.list_buckets - Risk: LOW ({}) - APPROVED",
+        list["risk_score"]
+    );
+    assert!(
+        log_lines("ascend_aws").contains(&(log::Level::Info, line.clone())),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_lets_a_held_call_run_and_says_so() {
+    let (moto, platform) = parts().await;
+    let plain = moto.s3(None);
+    plain
+        .create_bucket()
+        .bucket("dry-bucket")
+        .send()
+        .await
+        .unwrap();
+    let ascend = platform
+        .ascend("rs-dry", |c| c.settings.dry_run = true)
+        .await;
+    let s3 = moto.s3(Some(&ascend));
+    s3.delete_bucket()
+        .bucket("dry-bucket")
+        .send()
+        .await
+        .expect("dry run: the call runs");
+    assert!(!bucket_exists(&plain, "dry-bucket").await);
+    let record = metrics("rs-dry")
+        .into_iter()
+        .find(|r| r["operation"] == "delete_bucket")
+        .expect("a metrics record");
+    assert_eq!(record["dry_run"], true);
+    assert_eq!(record["risk_score"], 75);
+    assert!(log_lines("ascend_aws").contains(&(
+        log::Level::Info,
+        "[DRY RUN] Would execute: s3.delete_bucket".to_string()
+    )));
+    assert_eq!(
+        ascend.governor().stats().sync_requests,
+        0,
+        "nothing submitted"
+    );
+}
+
+#[tokio::test]
+async fn bypassed_service_is_neither_governed_nor_recorded() {
+    capture_logs();
+    let http = http();
+    let moto = Moto::start(&http).await;
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new("owkai_agent_x", &dead, "rs-bypass");
+    config.queue_dir = Some(dir.path().to_path_buf());
+    config.fail_mode = Some(FailMode::Closed);
+    config.settings.bypass_services = vec!["S3".into()];
+    let ascend = Ascend::new(config).unwrap();
+    let s3 = moto.s3(Some(&ascend));
+    s3.create_bucket()
+        .bucket("bypassed")
+        .send()
+        .await
+        .expect("bypassed: runs although the platform is down and the mode is closed");
+    s3.list_buckets().send().await.unwrap();
+    assert!(
+        metrics("rs-bypass").is_empty(),
+        "no record for bypassed calls"
+    );
+    assert_eq!(ascend.governor().stats().events_queued, 0);
+}
+
+#[tokio::test]
+async fn presigning_is_local_and_not_governed() {
+    capture_logs();
+    let http = http();
+    let moto = Moto::start(&http).await;
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new("owkai_agent_x", &dead, "rs-presign");
+    config.queue_dir = Some(dir.path().to_path_buf());
+    config.fail_mode = Some(FailMode::Closed);
+    let ascend = Ascend::new(config).unwrap();
+    let s3 = moto.s3(Some(&ascend));
+    let presigned = s3
+        .get_object()
+        .bucket("any-bucket")
+        .key("k")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60)).unwrap(),
+        )
+        .await
+        .expect("presigning sends nothing and is not governed");
+    assert!(presigned.uri().contains("any-bucket"));
+    assert!(metrics("rs-presign").is_empty());
+    // The same client's real calls are governed (platform down, mode closed: denied).
+    let err = s3.list_buckets().send().await.expect_err("governed");
+    assert!(ascend_aws::denial(&err).is_some());
+    assert_eq!(metrics("rs-presign").len(), 1);
 }
 
 #[tokio::test]
