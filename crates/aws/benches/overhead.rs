@@ -2,7 +2,10 @@
 //! the same call without the interceptor, over the SDK's in-process HTTP client (a fixed
 //! response, no network). The governor needs a bundle to decide locally, so a tiny HTTP
 //! server on loopback (std only) answers `GET /api/v1/bundle` and accepts audit uploads.
-//! Prints the ratio of the medians (target ≤ 1.05×).
+//! Prints the ratio of the medians (target ≤ 1.05×), the same for the calling thread's CPU
+//! time (the audit upload runs on the governor's own thread), and where the difference
+//! goes. `ASCEND_BENCH_ROUNDS=1` also prints every round, with a third client whose
+//! interceptor bypasses `s3` (the interceptor's own cost without a decision).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -76,6 +79,17 @@ fn fake_platform() -> String {
     url
 }
 
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 * 1e9 + t.tv_nsec as f64
+}
+
 fn client(ascend: Option<&Ascend>) -> aws_sdk_s3::Client {
     let http = infallible_client_fn(|_request| {
         http::Response::builder()
@@ -107,6 +121,12 @@ fn overhead(c: &mut Criterion) {
         runtime.block_on(ascend.ready(Duration::from_secs(10))),
         "no bundle"
     );
+    let queue2 = tempfile::tempdir().unwrap();
+    let mut config = Config::new("owkai_agent_bench", fake_platform(), "bench");
+    config.queue_dir = Some(queue2.path().to_path_buf());
+    config.settings.bypass_services = vec!["s3".into()];
+    let bypassing = Ascend::new(config).unwrap();
+    let bypassed = client(Some(&bypassing));
     let plain = client(None);
     let governed = client(Some(&ascend));
     runtime.block_on(async {
@@ -132,20 +152,39 @@ fn overhead(c: &mut Criterion) {
     let per_round = 2_000;
     let mut ratios = Vec::with_capacity(rounds);
     let (mut plain_ns, mut governed_ns) = (Vec::new(), Vec::new());
+    let (mut plain_cpu, mut governed_cpu) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let time = |client: &aws_sdk_s3::Client| {
             runtime.block_on(async {
                 let start = std::time::Instant::now();
+                let cpu = thread_cpu_ns();
                 for _ in 0..per_round {
                     client.list_buckets().send().await.unwrap();
                 }
-                start.elapsed().as_nanos() as f64 / per_round as f64
+                (
+                    start.elapsed().as_nanos() as f64 / per_round as f64,
+                    (thread_cpu_ns() - cpu) / per_round as f64,
+                )
             })
         };
-        let p = time(&plain);
-        let g = time(&governed);
+        let (p, pc) = time(&plain);
+        let (g, gc) = time(&governed);
+        if std::env::var_os("ASCEND_BENCH_ROUNDS").is_some() {
+            let (b, bc) = time(&bypassed);
+            println!(
+                "round: plain {:.1} governed {:.1} bypassed {:.1} µs (cpu {:.1} {:.1} {:.1})",
+                p / 1e3,
+                g / 1e3,
+                b / 1e3,
+                pc / 1e3,
+                gc / 1e3,
+                bc / 1e3
+            );
+        }
         plain_ns.push(p);
         governed_ns.push(g);
+        plain_cpu.push(pc);
+        governed_cpu.push(gc);
         ratios.push(g / p);
     }
     let median = |v: &mut Vec<f64>| {
@@ -203,6 +242,13 @@ fn overhead(c: &mut Criterion) {
         "breakdown: Governor::prepare + finish {:.2} µs, parameters from Debug {:.2} µs",
         decide_ns / 1e3,
         params_ns / 1e3
+    );
+    let (pc, gc) = (median(&mut plain_cpu), median(&mut governed_cpu));
+    println!(
+        "calling-thread CPU per call: plain {:.1} µs, governed {:.1} µs, ratio {:.3}x (the audit upload runs on the governor's own thread)",
+        pc / 1e3,
+        gc / 1e3,
+        gc / pc
     );
     let flushed = runtime.block_on(ascend.flush(Duration::from_secs(10)));
     println!("audit events uploaded: {flushed}");

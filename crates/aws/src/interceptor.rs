@@ -95,6 +95,9 @@ pub(crate) fn report(ruling: &Ruling, agent_id: &str) {
     }
 }
 
+// Tells the orchestrator which hooks this interceptor has, so it skips the other
+// seventeen on every call.
+#[aws_smithy_runtime_api::client::interceptors::dyn_dispatch_hint]
 impl Intercept for AscendInterceptor {
     fn name(&self) -> &'static str {
         "AscendGovernance"
@@ -119,17 +122,15 @@ impl Intercept for AscendInterceptor {
                 "Ascend governance: the SDK gave no operation metadata; call refused".into(),
             );
         };
-        let (service, operation) = (metadata.service().to_string(), metadata.name().to_string());
-        let region = cfg
-            .load::<Region>()
-            .map(|r| r.as_ref().to_string())
-            .unwrap_or_default();
+        // Both are `Cow`s of static names in generated code: cloning does not allocate.
+        let metadata = metadata.clone();
+        let region = cfg.load::<Region>().cloned();
         let params = params::from_debug(context.input() as &Input);
         let request = CallRequest {
-            service: &service,
-            operation: &operation,
+            service: metadata.service(),
+            operation: metadata.name(),
             params,
-            region: &region,
+            region: region.as_ref().map_or("", |r| r.as_ref()),
         };
         match self.governor.prepare(request) {
             Prepared::Bypass => Ok(()),
