@@ -1,7 +1,6 @@
 //! Governed aws-sdk-s3 calls against real parts: a moto server on loopback and the real
-//! `ascend serve` binary (`$ASCEND_BIN`, default `target/debug/ascend`). Python with moto:
-//! `$ASCEND_PYTHON`, default `.venv/bin/python` (made by `python/scripts/test.sh`).
-//! Both missing → the tests fail and say what to build or install.
+//! `ascend serve` binary (`$ASCEND_BIN`, default `target/debug/ascend`; missing → the tests
+//! fail and say how to build it). Python with moto: see [`python_with_moto`].
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -102,17 +101,70 @@ struct Moto {
     _proc: Proc,
 }
 
+/// The moto pin of `python/requirements-dev.txt`.
+const MOTO: &str = "moto[server]==5.2.5";
+
+fn has_moto(python: &std::path::Path) -> bool {
+    python.exists()
+        && Command::new(python)
+            .args(["-c", "import moto.server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// A Python with moto: `$ASCEND_PYTHON`, the workspace's `.venv` (python/scripts/test.sh),
+/// this crate's own `.venv`, `python3`; else this crate's `.venv` is made once (pip from
+/// PyPI, the same pin as the Python suite).
+fn python_with_moto() -> PathBuf {
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(python) = std::env::var_os("ASCEND_PYTHON") {
+                let python = PathBuf::from(python);
+                assert!(
+                    has_moto(&python),
+                    "ASCEND_PYTHON={} has no moto",
+                    python.display()
+                );
+                return python;
+            }
+            let own = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv");
+            for candidate in [
+                workspace().join(".venv/bin/python"),
+                own.join("bin/python"),
+                PathBuf::from("python3"),
+            ] {
+                if has_moto(&candidate) {
+                    return candidate;
+                }
+            }
+            eprintln!("no Python with moto found; making {}", own.display());
+            let made = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&own)
+                .status()
+                .is_ok_and(|s| s.success())
+                && Command::new(own.join("bin/python"))
+                    .args(["-m", "pip", "install", "-q", MOTO])
+                    .status()
+                    .is_ok_and(|s| s.success());
+            let python = own.join("bin/python");
+            assert!(
+                made && has_moto(&python),
+                "no Python with moto: set ASCEND_PYTHON, run python/scripts/test.sh (makes \
+                 .venv), or let this test make {} (needs python3 with venv and PyPI)",
+                own.display()
+            );
+            python
+        })
+        .clone()
+}
+
 impl Moto {
     async fn start(http: &reqwest::Client) -> Self {
-        let python = std::env::var_os("ASCEND_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-        assert!(
-            python.exists(),
-            "no Python with moto at {} (set ASCEND_PYTHON, or run python/scripts/test.sh \
-             to make .venv; it needs `moto[server]`)",
-            python.display()
-        );
+        let python = tokio::task::spawn_blocking(python_with_moto).await.unwrap();
         let port = free_port();
         let child = Command::new(&python)
             .args([
