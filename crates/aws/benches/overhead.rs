@@ -5,7 +5,9 @@
 //! Prints the ratio of the medians (target ≤ 1.05×), the same for the calling thread's CPU
 //! time (the audit upload runs on the governor's own thread), and where the difference
 //! goes. `ASCEND_BENCH_ROUNDS=1` also prints every round, with a third client whose
-//! interceptor bypasses `s3` (the interceptor's own cost without a decision).
+//! interceptor bypasses `s3` (the interceptor's own cost without a decision);
+//! `ASCEND_BENCH_ONLY=plain|governed` measures one client alone (for `perf`);
+//! `ASCEND_BENCH_QUIET_UPLOADER=1` holds audit uploads until the end.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -116,6 +118,11 @@ fn overhead(c: &mut Criterion) {
     let queue = tempfile::tempdir().unwrap();
     let mut config = Config::new("owkai_agent_bench", fake_platform(), "bench");
     config.queue_dir = Some(queue.path().to_path_buf());
+    if std::env::var_os("ASCEND_BENCH_QUIET_UPLOADER").is_some() {
+        // Separates the calling thread's cost from the audit upload's CPU on a small box.
+        config.upload_interval = Duration::from_secs(3600);
+        config.memory_queue_limit = 1_000_000;
+    }
     let ascend = Ascend::new(config).unwrap();
     assert!(
         runtime.block_on(ascend.ready(Duration::from_secs(10))),
@@ -167,8 +174,17 @@ fn overhead(c: &mut Criterion) {
                 )
             })
         };
-        let (p, pc) = time(&plain);
-        let (g, gc) = time(&governed);
+        let only = std::env::var("ASCEND_BENCH_ONLY").unwrap_or_default();
+        let (p, pc) = if only == "governed" {
+            (1.0, 1.0)
+        } else {
+            time(&plain)
+        };
+        let (g, gc) = if only == "plain" {
+            (1.0, 1.0)
+        } else {
+            time(&governed)
+        };
         if std::env::var_os("ASCEND_BENCH_ROUNDS").is_some() {
             let (b, bc) = time(&bypassed);
             println!(
@@ -251,7 +267,11 @@ fn overhead(c: &mut Criterion) {
         gc / pc
     );
     let flushed = runtime.block_on(ascend.flush(Duration::from_secs(10)));
-    println!("audit events uploaded: {flushed}");
+    let stats = ascend.governor().stats();
+    println!(
+        "audit: flushed {flushed}, queued {}, uploaded {}, spilled to disk {}, dropped {}",
+        stats.events_queued, stats.events_uploaded, stats.events_spilled, stats.events_dropped
+    );
 }
 
 criterion_group! {
