@@ -8,9 +8,9 @@
 //!     cargo run -p ascend-aws --example governed_s3 -- my-bucket
 //! ```
 //!
-//! Creates the bucket, lists buckets (LOW: runs at once), then deletes it (HIGH: held until
-//! someone approves it on the dashboard or with `ascend actions approve`, then runs — or
-//! prints the typed denial).
+//! Creates the bucket (MEDIUM) and deletes it (HIGH) — each held until someone approves it
+//! on the dashboard or with `ascend actions approve`, then run, or the typed denial printed
+//! — and lists buckets in between (LOW: runs at once).
 
 use std::time::Duration;
 
@@ -45,26 +45,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let s3 = aws_sdk_s3::Client::from_conf(conf.build());
 
-    s3.create_bucket().bucket(&bucket).send().await?;
-    let buckets = s3.list_buckets().send().await?;
+    // create_bucket is MEDIUM: held for approval unless auto_approve_medium_risk.
+    if let Err(err) = s3.create_bucket().bucket(&bucket).send().await {
+        explain("create_bucket", err)?;
+    }
+    let buckets = s3.list_buckets().send().await?; // LOW: runs at once
     for b in buckets.buckets() {
         println!("bucket: {}", b.name().unwrap_or("?"));
     }
     match s3.delete_bucket().bucket(&bucket).send().await {
         Ok(_) => println!("deleted {bucket}"),
-        Err(err) => match ascend_aws::denial(&err) {
-            Some(denied) => println!(
-                "not deleted: {} (action {}, risk {} {})",
+        Err(err) => explain("delete_bucket", err)?,
+    }
+    ascend.flush(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+/// Prints a governance denial; any other error is returned.
+fn explain<E>(what: &str, err: E) -> Result<(), Box<dyn std::error::Error>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match ascend_aws::denial(&err) {
+        Some(denied) => {
+            println!(
+                "{what} not run: {} (action {}, risk {} {})",
                 denied.reason,
                 denied.action_id,
                 denied.risk_level.label(),
                 denied.risk_score
-            ),
-            None => return Err(err.into()),
-        },
+            );
+            Ok(())
+        }
+        None => Err(err.into()),
     }
-    ascend.flush(Duration::from_secs(5)).await;
-    Ok(())
 }
 
 struct StderrLogger;
