@@ -689,3 +689,30 @@ async fn platform_down_low_runs_high_is_denied_modes_override() {
         .expect("open lets HIGH run");
     assert!(!bucket_exists(&plain, "bucket-two").await);
 }
+
+#[tokio::test]
+async fn governed_client_macro_governs_a_client_built_from_sdk_config() {
+    let (moto, platform) = parts().await;
+    moto.s3(None)
+        .create_bucket()
+        .bucket("from-sdk-config")
+        .send()
+        .await
+        .unwrap();
+    let ascend = platform.ascend("rs-sdkconfig", |_| {}).await;
+    let sdk_config = aws_types::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(
+            Credentials::new("testing", "testing", None, None, "test"),
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    let s3 = ascend_aws::governed_client!(aws_sdk_s3, &sdk_config, &ascend);
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert_eq!(listed.buckets()[0].name(), Some("from-sdk-config"));
+    let record = metrics("rs-sdkconfig");
+    assert_eq!(record.len(), 1, "{record:?}");
+    assert_eq!(record[0]["operation"], "list_buckets");
+}
