@@ -6,6 +6,7 @@ alone. Decisions, HTTP and queues are in the native governor."""
 
 import atexit
 import logging
+import multiprocessing.util
 import os
 import threading
 import uuid
@@ -234,10 +235,30 @@ def _after_fork_in_child() -> None:
         except Exception:  # cannot govern here: stop rather than hang
             _governor = None
             logger.exception("[Ascend Governance] cannot restart governance after fork")
+            return
+
+
+def _before_fork() -> None:
+    # The operation catalog loads lazily (the governor warms it on a background thread);
+    # a fork in the middle of that would leave the child waiting for it forever.
+    _native.canonical_name("s3", "list_buckets")
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+class _ForkHook:
+    """multiprocessing's workers leave through os._exit, skipping atexit, and clear the
+    finalizers they inherit; this re-registers the exit flush in each new worker."""
+
+    @staticmethod
+    def after_fork(_hook: "_ForkHook") -> None:
+        multiprocessing.util.Finalize(None, _flush_at_exit, exitpriority=0)
+
+
+_fork_hook = _ForkHook()
+multiprocessing.util.register_after_fork(_fork_hook, _ForkHook.after_fork)
 
 
 @atexit.register

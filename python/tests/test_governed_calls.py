@@ -356,3 +356,30 @@ def test_forked_child_governs_with_its_own_governor(platform, agent, client, buc
     os.close(read)
     assert status == 0 and action_id.startswith("act_")
     assert action_id in [e["action_id"] for e in platform.audit(agent[1])]
+
+
+def _mp_child(moto_url, bucket, out):
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(json.loads(r.getMessage()))
+    metrics = logging.getLogger("ascend_boto3.metrics")
+    metrics.addHandler(handler)
+    metrics.setLevel(logging.INFO)
+    boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1").list_objects_v2(
+        Bucket=bucket
+    )
+    out.put(records[-1]["action_id"])  # no flush: the worker's exit must send it
+
+
+def test_multiprocessing_fork_worker_events_arrive(platform, agent, moto_url, bucket):
+    import multiprocessing
+
+    enable(platform, agent)
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    worker = context.Process(target=_mp_child, args=(moto_url, bucket, out))
+    worker.start()
+    action_id = out.get(timeout=30)
+    worker.join(30)
+    assert worker.exitcode == 0
+    assert action_id in [e["action_id"] for e in platform.audit(agent[1])]

@@ -218,9 +218,21 @@ def test_queue_left_by_a_dead_process_is_sent_by_the_next(platform, agent, moto_
     assert not [p for p in queue.glob("*.jsonl") if p.stat().st_size > 0]
 
 
-def test_unique_ids_per_call():
+def test_unique_ids_per_call_also_across_fork():
     ids = {ascend_boto3._native.new_action_id() for _ in range(1000)}
     assert len(ids) == 1000 and all(i.startswith("act_") for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child = ",".join(ascend_boto3._native.new_action_id() for _ in range(200))
+        os.write(write, child.encode())
+        os._exit(0)
+    os.close(write)
+    mine = {ascend_boto3._native.new_action_id() for _ in range(200)}
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        theirs = set(f.read().split(","))
+    assert len(theirs) == 200 and not (mine & theirs)
 
 
 def test_rejected_key_fails_by_level(platform, client, bucket, logs):

@@ -202,6 +202,8 @@ struct Inner {
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     stop: watch::Sender<bool>,
     empty_engine: PolicyEngine,
+    /// The process that started the runtime.
+    pid: u32,
 }
 
 impl Drop for Inner {
@@ -213,7 +215,12 @@ impl Drop for Inner {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
-            runtime.shutdown_background();
+            if std::process::id() == self.pid {
+                runtime.shutdown_background();
+            } else {
+                // A forked child: the runtime's threads live only in the parent.
+                std::mem::forget(runtime);
+            }
         }
     }
 }
@@ -285,6 +292,7 @@ impl Governor {
                 runtime: Mutex::new(Some(runtime)),
                 stop,
                 empty_engine: PolicyEngine::empty(),
+                pid: std::process::id(),
             }),
         })
     }
