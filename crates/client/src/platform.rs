@@ -180,12 +180,18 @@ impl Platform {
         path: &str,
         body: &Value,
     ) -> Result<T, PlatformError> {
+        self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    /// Sends a request with the platform timeout, reads a JSON answer, and tells the
+    /// circuit breaker how it went.
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, PlatformError> {
         let result = async {
-            let response = self
-                .http
-                .post(self.url(path))
+            let response = request
                 .timeout(self.request_timeout)
-                .json(body)
                 .send()
                 .await
                 .map_err(network)?;
@@ -292,27 +298,12 @@ impl Platform {
 
     /// `POST /api/v1/audit/events` with a body built by the uploader (≤ 500 events).
     pub(crate) async fn upload_events(&self, body: Vec<u8>) -> Result<Value, PlatformError> {
-        let result = async {
-            let response = self
-                .http
-                .post(self.url("/api/v1/audit/events"))
-                .timeout(self.request_timeout)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(network)?;
-            if !response.status().is_success() {
-                return Err(error_of(response).await);
-            }
-            response
-                .json::<Value>()
-                .await
-                .map_err(|e| PlatformError::Protocol(e.to_string()))
-        }
-        .await;
-        self.record(&result);
-        result
+        let request = self
+            .http
+            .post(self.url("/api/v1/audit/events"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.send(request).await
     }
 
     /// `POST /api/v1/actions/{id}/result`.
