@@ -102,6 +102,22 @@ def test_high_action_submit_is_pending_with_approval_fields(
     assert "decision" not in body or body["decision"] in ("pending", "pending_approval")
 
 
+def test_action_details_of_a_pending_action_parse_in_the_sdk(
+    platform: Platform, agent_key: str, agent_id: str
+) -> None:
+    client = make_client(platform, agent_key, agent_id)
+    d = client.evaluate_action(
+        action_type="s3.delete_bucket",
+        resource="compat-details-bucket",
+        parameters={"Bucket": "compat-details-bucket"},
+        wait_for_decision=False,
+    )
+    assert d.decision == Decision.PENDING
+    details = client.get_action_details(d.action_id)
+    assert details.status == DecisionStatus.PENDING
+    assert details.agent_id == agent_id
+
+
 def test_high_action_pending_then_approved_by_approver(
     platform: Platform, agent_key: str, approver_key: str, agent_id: str
 ) -> None:

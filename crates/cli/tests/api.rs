@@ -878,7 +878,10 @@ async fn cross_org_isolation(b: Backend) {
         "pending_approval"
     );
     let (_, v) = s.get(&format!("/api/v1/actions/{a_id}"), &s.admin).await;
-    assert_eq!(v["status"], "pending_approval");
+    assert_eq!(
+        v["status"], "pending",
+        "org B's actions left A's pending action alone"
+    );
 }
 
 async fn counts(s: &Server) -> (i64, i64) {
@@ -1011,7 +1014,11 @@ async fn bad_input_is_422_and_changes_nothing(b: Backend) {
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(counts(&s).await, before, "bad input changed what is stored");
     let (_, v) = s.get(&format!("/api/v1/actions/{id}"), &s.admin).await;
-    assert_eq!(v["status"], "pending_approval");
+    assert_eq!(
+        v["status"], "pending",
+        "the full record says `pending` (ascend-ai-sdk)"
+    );
+    assert_eq!(v["requires_approval"], true);
     let (_, v) = s.get("/api/v1/policies", &s.admin).await;
     assert_eq!(v["policies"], "");
     assert_eq!(s.get("/healthz", "").await.0, StatusCode::OK);

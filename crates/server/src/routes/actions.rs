@@ -114,7 +114,13 @@ async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let record = actions::load_visible(&state.store, &who, &id).await?;
-    Ok(Json(record.full_view()))
+    let mut view = record.full_view();
+    // ascend-ai-sdk 2.x reads this record's status into an enum that knows `pending`
+    // but not `pending_approval` (docs/compat.md); submit and /status keep the latter.
+    if record.status == PENDING {
+        view["status"] = "pending".into();
+    }
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
