@@ -180,21 +180,18 @@ impl Platform {
         path: &str,
         body: &Value,
     ) -> Result<T, PlatformError> {
-        self.send(self.http.post(self.url(path)).json(body)).await
+        let request = self.http.post(self.url(path)).json(body);
+        self.send(request, self.request_timeout).await
     }
 
-    /// Sends a request with the platform timeout, reads a JSON answer, and tells the
-    /// circuit breaker how it went.
+    /// Sends a request, reads a JSON answer, and tells the circuit breaker how it went.
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
+        timeout: Duration,
     ) -> Result<T, PlatformError> {
         let result = async {
-            let response = request
-                .timeout(self.request_timeout)
-                .send()
-                .await
-                .map_err(network)?;
+            let response = request.timeout(timeout).send().await.map_err(network)?;
             if !response.status().is_success() {
                 return Err(error_of(response).await);
             }
@@ -233,26 +230,13 @@ impl Platform {
     /// `GET /api/v1/actions/{id}/status?wait=N`: answers when decided or after N seconds.
     pub(crate) async fn status(&self, id: &str, wait: u64) -> Result<ActionAnswer, PlatformError> {
         self.sync_requests.fetch_add(1, Ordering::Relaxed);
-        let result = async {
-            let response = self
-                .http
-                .get(self.url(&format!("/api/v1/actions/{id}/status")))
-                .query(&[("wait", wait)])
-                .timeout(Duration::from_secs(wait) + self.request_timeout)
-                .send()
-                .await
-                .map_err(network)?;
-            if !response.status().is_success() {
-                return Err(error_of(response).await);
-            }
-            response
-                .json::<ActionAnswer>()
-                .await
-                .map_err(|e| PlatformError::Protocol(e.to_string()))
-        }
-        .await;
-        self.record(&result);
-        result
+        let request = self
+            .http
+            .get(self.url(&format!("/api/v1/actions/{id}/status")))
+            .query(&[("wait", wait)]);
+        // The platform may hold the answer for `wait` seconds before it says anything.
+        self.send(request, Duration::from_secs(wait) + self.request_timeout)
+            .await
     }
 
     /// `GET /api/v1/bundle`: `Ok(None)` when the bundle with `etag` is still current.
@@ -303,7 +287,7 @@ impl Platform {
             .post(self.url("/api/v1/audit/events"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        self.send(request).await
+        self.send(request, self.request_timeout).await
     }
 
     /// `POST /api/v1/actions/{id}/result`.
