@@ -346,7 +346,10 @@ fn base_score(
 ) -> u8 {
     let curated: &HashMap<(&str, &str), (u8, &str)> = &CURATED;
     if let Some(&(score, why)) = curated.get(&(name.service.as_str(), name.operation.as_str())) {
-        reasons.push(format!("{name}: {why} ({score})"));
+        reasons.push(format!(
+            "{}.{}: {why} ({score})",
+            name.service, name.operation
+        ));
         return score;
     }
     let Some(info) = info else {

@@ -12,7 +12,7 @@
 //! permits. The policies reported are every satisfied one of the deciding kind.
 
 use cedar_policy::{Effect, Policy};
-use cedar_policy_core::ast::{self, Literal, SlotEnv, ValueKind};
+use cedar_policy_core::ast::{self, Literal, PrincipalOrResourceConstraint, SlotEnv, ValueKind};
 use cedar_policy_core::entities::Entities;
 use cedar_policy_core::evaluator::Evaluator;
 use cedar_policy_core::extensions::Extensions;
@@ -35,10 +35,34 @@ impl Compiled {
             info,
             effect: policy.effect(),
             approval: policy.annotation("approval").is_some(),
-            condition: ast.condition(),
+            condition: condition(ast),
             slots: ast.env().clone(),
         }
     }
+}
+
+/// The policy's condition without the parts that are true for every request it can see:
+/// the action scope (the engine only evaluates a policy for actions it names, and actions
+/// have no hierarchy) and unconstrained principal or resource scopes. Cedar's own
+/// `condition()` keeps them as `true && action == … && true && body`, and on a small
+/// policy evaluating those costs as much as the body.
+fn condition(policy: &ast::Policy) -> ast::Expr {
+    let principal = policy.principal_constraint();
+    let resource = policy.resource_constraint();
+    let parts: Vec<ast::Expr> = [
+        (!matches!(principal.as_inner(), PrincipalOrResourceConstraint::Any))
+            .then(|| principal.as_expr()),
+        (!matches!(resource.as_inner(), PrincipalOrResourceConstraint::Any))
+            .then(|| resource.as_expr()),
+        policy.non_scope_constraints().cloned(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    parts
+        .into_iter()
+        .reduce(ast::Expr::and)
+        .unwrap_or_else(|| ast::Expr::val(true))
 }
 
 /// The evaluation order: forbids, then approval permits, then plain permits.

@@ -272,11 +272,23 @@ permit(principal, action in [Action::"s3:DeleteBucket", Action::"ec2:TerminateIn
 @id("name-rule") permit(principal, action == Action::"s3:DeleteBucket", resource) unless { resource.name like "prod*" };
 "#;
 
+    /// Scope constraints on principal and resource, which the engine keeps in the condition
+    /// it evaluates (the action scope it drops: the index already matched it).
+    const SCOPED: &str = r#"
+@id("intern-no-delete") forbid(principal == Agent::"intern", action == Action::"s3:DeleteBucket", resource);
+@id("suspect-anything") forbid(principal in Agent::"suspect", action, resource);
+@id("one-bucket") @approval("required")
+permit(principal, action in [Action::"s3:DeleteBucket", Action::"s3:PutObject"], resource == Resource::"prod-1");
+@id("typed") permit(principal is Agent, action == Action::"s3:PutObject", resource is Resource)
+  when { resource.name like "sandbox*" };
+@id("open") permit(principal, action, resource);
+"#;
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
         #[test]
         fn agrees_with_cedars_authorizer(
-            set in 0..2usize,
+            set in 0..3usize,
             agent in prop_oneof![Just("ops"), Just("suspect"), Just("intern"), Just("x")],
             call in prop_oneof![Just("s3.delete_bucket"), Just("s3.put_object"), Just("s3.get_object"),
                 Just("ec2.terminate_instances"), Just("dynamodb.delete_item"), Just("sqs.list_queues")],
@@ -284,7 +296,7 @@ permit(principal, action in [Action::"s3:DeleteBucket", Action::"ec2:TerminateIn
             key in prop_oneof![Just("a.exe"), Just("b.txt")],
             region in prop_oneof![Just("us-east-1"), Just("cn-north-1")],
         ) {
-            let engine = PolicyEngine::compile([POLICIES, MIXED][set]).unwrap();
+            let engine = PolicyEngine::compile([POLICIES, MIXED, SCOPED][set]).unwrap();
             let name = OperationName::parse(call).unwrap();
             let params = json!({"Bucket": bucket, "Key": key, "TableName": "audit", "InstanceIds": ["i-1"]});
             let classification = crate::risk::classify(&name, &params);

@@ -27,7 +27,7 @@ impl Scorer<'_> {
         }
     }
 
-    fn add(&mut self, points: u8, why: String) {
+    fn add(&mut self, points: u8, why: std::fmt::Arguments<'_>) {
         self.score = self.score.saturating_add(points).min(100);
         self.reasons
             .push(format!("{why} (+{points} → {})", self.score));
@@ -95,7 +95,9 @@ fn policy_is_admin(document: &Value) -> bool {
 fn count_items(params: &Value) -> usize {
     let list_len = |v: Option<&Value>| v.and_then(Value::as_array).map_or(0, Vec::len);
     let direct = list_len(params.get("InstanceIds"))
-        .max(list_len(params.pointer("/Delete/Objects")))
+        .max(list_len(
+            params.get("Delete").and_then(|d| d.get("Objects")),
+        ))
         .max(list_len(params.get("Entries")));
     let batch_deletes = params
         .get("RequestItems")
@@ -171,7 +173,8 @@ pub(super) fn apply(
         }
     }
     if params
-        .pointer("/Attributes/Policy")
+        .get("Attributes")
+        .and_then(|a| a.get("Policy"))
         .is_some_and(policy_is_public)
     {
         s.floor(
@@ -225,14 +228,17 @@ pub(super) fn apply(
     if verb == Verb::Destructive {
         let count = count_items(params);
         if count >= MASS_DELETE {
-            s.add(10, format!("mass change: {count} resources in one call"));
+            s.add(
+                10,
+                format_args!("mass change: {count} resources in one call"),
+            );
         }
     }
     if is_write
         && let Some((kind, value)) = main_param(info, params)
         && let Some(prod) = first_production_name(value)
     {
-        s.add(10, format!("{kind} `{prod}` looks like production"));
+        s.add(10, format_args!("{kind} `{prod}` looks like production"));
     }
     s.score
 }
