@@ -343,8 +343,10 @@ mod tests {
 
     #[test]
     fn a_claim_takes_at_most_one_batch() {
-        for backend in [Backend::Sqlite, Backend::Postgres] {
-            assert!(claim_sql(backend).contains(&format!("LIMIT {BATCH})")));
-        }
+        assert!(claim_sql(Backend::Sqlite).contains(&format!("LIMIT {BATCH})")));
+        assert!(
+            claim_sql(Backend::Postgres)
+                .contains(&format!("LIMIT {BATCH} FOR UPDATE SKIP LOCKED)"))
+        );
     }
 }
