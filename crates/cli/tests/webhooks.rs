@@ -38,6 +38,8 @@ suite!(
     retry_after_500_then_success,
     gives_up_after_max_attempts,
     delivery_waits_in_the_outbox_across_a_restart,
+    deleting_a_webhook_cancels_its_pending_deliveries,
+    an_expired_approval_request_is_a_denial,
 );
 
 /// Quick retries so the suite does not wait on the default 1 s base.
@@ -712,4 +714,53 @@ async fn replicas_deliver_each_delivery_once() {
     ids.dedup();
     assert_eq!(ids.len(), 10);
     assert_eq!(receiver.got().len(), 10);
+}
+
+async fn deleting_a_webhook_cancels_its_pending_deliveries(b: Backend) {
+    // Retries a minute apart: the delivery stays pending after its first failure.
+    let s = Server::start_with(b, &["--webhook-retry-base-ms", "60000"]).await;
+    let down = format!("http://127.0.0.1:{}/hook", free_port());
+    let hook = register(&s, &down, &["approval.requested"]).await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    let agent = s.key(&s.admin, "agent").await;
+    s.submit(&agent, high("c1", "b1")).await;
+    let (srv, id) = (&s, hook_id.as_str());
+    let first = wait_until("the first failed attempt", || async move {
+        let d = log(srv, id).await.first()?.clone();
+        (d["attempts"] == 1 && d["log"].as_array()?.len() == 1).then_some(d)
+    })
+    .await;
+    assert_eq!(first["state"], "pending", "{first}");
+    let (st, v) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/webhooks/{hook_id}"),
+            &s.admin,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["cancelled_deliveries"], 1, "{v}");
+    let (st, _) = s
+        .get(&format!("/api/v1/webhooks/{hook_id}/deliveries"), &s.admin)
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+async fn an_expired_approval_request_is_a_denial(b: Backend) {
+    let s = Server::start_with(b, &["--pending-ttl", "1", "--webhook-retry-base-ms", "50"]).await;
+    let receiver = Receiver::start().await;
+    let hook = register(&s, &receiver.url, &["action.denied"]).await;
+    let agent = s.key(&s.admin, "agent").await;
+    let act = s.submit(&agent, high("e1", "b1")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let log = settled_log(&s, hook["id"].as_str().unwrap(), 1).await;
+    assert_eq!(log[0]["state"], "delivered", "{log:?}");
+    let body = receiver.got()[0].json();
+    assert_eq!(body["event"], "action.denied");
+    assert_eq!(body["action"]["id"], act);
+    assert_eq!(body["action"]["decided_via"], "expiry");
+    assert!(body["text"].as_str().unwrap().contains("expired"), "{body}");
 }
