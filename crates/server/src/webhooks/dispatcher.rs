@@ -260,6 +260,46 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
+/// What an attempt means for its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Delivered,
+    /// Failed, and attempts are left.
+    Retry,
+    /// Failed at the last attempt: the delivery gives up.
+    Failed,
+}
+
+impl Outcome {
+    fn of(a: &Attempt, attempt: i64, max_attempts: u32) -> Outcome {
+        if a.delivered() {
+            Outcome::Delivered
+        } else if attempt >= i64::from(max_attempts) {
+            Outcome::Failed
+        } else {
+            Outcome::Retry
+        }
+    }
+
+    /// The metric label.
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry => "retry",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// The delivery's state afterwards.
+    fn state(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry => "pending",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 async fn record(
     store: &Store,
     settings: WebhookSettings,
@@ -267,23 +307,13 @@ async fn record(
     a: Attempt,
 ) -> Result<(), ApiError> {
     let n = d.attempts;
-    let delivered = a.delivered();
-    let gave_up = !delivered && n >= i64::from(settings.max_attempts);
-    let outcome = match (delivered, gave_up) {
-        (true, _) => "delivered",
-        (false, true) => "failed",
-        (false, false) => "retry",
-    };
-    let state = match outcome {
-        "delivered" => "delivered",
-        "failed" => "failed",
-        _ => "pending",
-    };
-    let next = (outcome == "retry").then(|| {
+    let outcome = Outcome::of(&a, n, settings.max_attempts);
+    let state = outcome.state();
+    let next = (outcome == Outcome::Retry).then(|| {
         let wait = retry_delay(settings.retry_base_ms, u32::try_from(n).unwrap_or(u32::MAX));
         format_ts(time::OffsetDateTime::now_utc() + wait)
     });
-    let delivered_at = delivered.then(now);
+    let delivered_at = (outcome == Outcome::Delivered).then(now);
     let id = d.id.clone();
     let recorded = store
         .write(move |conn| {
@@ -322,7 +352,8 @@ async fn record(
         })
         .await?;
     if recorded {
-        metrics::counter!("ascend_webhook_deliveries_total", "outcome" => outcome).increment(1);
+        metrics::counter!("ascend_webhook_deliveries_total", "outcome" => outcome.as_str())
+            .increment(1);
     }
     Ok(())
 }
@@ -339,6 +370,21 @@ mod tests {
         assert_eq!(retry_delay(1000, 40), RETRY_CAP);
         assert_eq!(retry_delay(u64::MAX, 3), RETRY_CAP);
         assert_eq!(retry_delay(20, 0), Duration::from_millis(20));
+    }
+
+    #[test]
+    fn only_the_last_failed_attempt_gives_up() {
+        let attempt = |code: Option<i64>| Attempt {
+            started_at: now(),
+            status_code: code,
+            error: None,
+            duration_ms: 1,
+        };
+        assert_eq!(Outcome::of(&attempt(Some(204)), 3, 3), Outcome::Delivered);
+        assert_eq!(Outcome::of(&attempt(Some(500)), 2, 3), Outcome::Retry);
+        assert_eq!(Outcome::of(&attempt(Some(302)), 3, 3), Outcome::Failed);
+        assert_eq!(Outcome::of(&attempt(None), 1, 1), Outcome::Failed);
+        assert_eq!(Outcome::Retry.state(), "pending");
     }
 
     #[test]

@@ -91,9 +91,10 @@ fn action_view(r: &ActionRecord) -> Value {
 
 /// The one line Slack shows (`text` of an incoming webhook).
 fn action_text(kind: EventKind, r: &ActionRecord) -> String {
+    // A custom `action_type` is the client's text: escaped like the names.
     let what = format!(
         "{} ({} {})",
-        r.operation,
+        slack_escape(&r.operation),
         r.risk_level.to_ascii_uppercase(),
         r.risk_score
     );
@@ -112,6 +113,7 @@ fn action_text(kind: EventKind, r: &ActionRecord) -> String {
                 r.status
             )
         }
+        // Not raised by an action (see `on_agent_blocked`); named for completeness.
         EventKind::AgentBlocked => format!(":octagonal_sign: {agent} {what}"),
     };
     format!("{line} — {}", r.id)
