@@ -40,6 +40,7 @@ suite!(
     delivery_waits_in_the_outbox_across_a_restart,
     deleting_a_webhook_cancels_its_pending_deliveries,
     an_expired_approval_request_is_a_denial,
+    the_log_keeps_30_days_of_settled_deliveries,
 );
 
 /// Quick retries so the suite does not wait on the default 1 s base.
@@ -763,4 +764,104 @@ async fn an_expired_approval_request_is_a_denial(b: Backend) {
     assert_eq!(body["action"]["id"], act);
     assert_eq!(body["action"]["decided_via"], "expiry");
     assert!(body["text"].as_str().unwrap().contains("expired"), "{body}");
+}
+
+/// Runs SQL on the server's store directly (the server is stopped or only reads).
+async fn store_sql(s: &Server, sql: &str) -> i64 {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match &s.database_url {
+        Some(url) => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut c).await.unwrap();
+            n
+        }
+        None => {
+            let url = format!("sqlite://{}", s.data_path("ascend.db").display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut c).await.unwrap();
+            n
+        }
+    }
+}
+
+async fn the_log_keeps_30_days_of_settled_deliveries(b: Backend) {
+    let mut s = Server::start(b).await;
+    let receiver = Receiver::start().await;
+    let hook = register(&s, &receiver.url, &["approval.requested"]).await;
+    let id = hook["id"].as_str().unwrap().to_string();
+    let gone = register(&s, &receiver.url, &["agent.blocked"]).await;
+    let gone_id = gone["id"].as_str().unwrap().to_string();
+    let (st, _) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/webhooks/{gone_id}"),
+            &s.admin,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(s.terminate().is_some_and(|st| st.success()));
+    // Written while no server runs: a settled delivery from 2020 (with its attempt), a
+    // pending one as old, and a settled one after the cutoff.
+    let org = "(SELECT org_id FROM webhooks WHERE id = '{id}')";
+    let rows = [
+        (
+            "whd_old_failed",
+            "failed",
+            "2020-01-01T00:00:00.000Z",
+            "NULL",
+        ),
+        (
+            "whd_old_pending",
+            "pending",
+            "2020-01-01T00:00:00.000Z",
+            "'2999-01-01T00:00:00.000Z'",
+        ),
+        ("whd_later", "delivered", "2999-01-01T00:00:00.000Z", "NULL"),
+    ];
+    for (delivery, state, created, next) in rows {
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event, payload, state, \
+             attempts, created_at, next_attempt_at) VALUES ('{delivery}', '{id}', {org}, \
+             'approval.requested', '{{}}', '{state}', 1, '{created}', {next}) RETURNING attempts",
+            org = org.replace("{id}", &id)
+        );
+        store_sql(&s, &sql).await;
+        store_sql(
+            &s,
+            &format!(
+                "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, status_code, \
+                 duration_ms) VALUES ('{delivery}', 1, '{created}', 500, 3) RETURNING attempt"
+            ),
+        )
+        .await;
+    }
+    store_sql(
+        &s,
+        &format!(
+            "UPDATE webhooks SET deleted_at = '2020-01-01T00:00:00.000Z' WHERE id = '{gone_id}' \
+             RETURNING CAST(1 AS BIGINT)"
+        ),
+    )
+    .await;
+    s.spawn().await;
+    let kept = wait_until("the old settled delivery to be pruned", || async {
+        let ids: Vec<String> = log(&s, &id)
+            .await
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect();
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    assert_eq!(kept, ["whd_later", "whd_old_pending"]);
+    let attempts = "SELECT COUNT(*) FROM webhook_attempts WHERE delivery_id = 'whd_old_failed'";
+    assert_eq!(store_sql(&s, attempts).await, 0);
+    let hooks = format!("SELECT COUNT(*) FROM webhooks WHERE id IN ('{id}', '{gone_id}')");
+    assert_eq!(
+        store_sql(&s, &hooks).await,
+        1,
+        "the deleted webhook's row is pruned"
+    );
 }

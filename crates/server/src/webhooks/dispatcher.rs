@@ -95,6 +95,7 @@ fn http_client() -> Option<reqwest::Client> {
 
 /// Starts the dispatcher of this process.
 pub fn spawn_dispatcher(store: Store, settings: WebhookSettings) {
+    super::retention::spawn_pruning(store.clone());
     let Some(client) = http_client() else { return };
     tokio::spawn(async move {
         loop {

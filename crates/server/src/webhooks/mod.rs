@@ -6,6 +6,7 @@
 //! - `outbox`: what the hook points call inside their write transaction (payloads, `text`).
 //! - `dispatcher`: claims due deliveries, posts them, schedules retries (backoff).
 //! - `signing`: the `X-Ascend-Signature` HMAC.
+//! - `retention`: the delivery log keeps 30 days.
 //! - `routes`: `GET/POST /api/v1/webhooks`, `DELETE /api/v1/webhooks/{id}`, the log.
 //!
 //! Must not touch: how a call is decided, or anything of a decision beyond reading it.
@@ -14,6 +15,7 @@
 mod dispatcher;
 mod model;
 mod outbox;
+mod retention;
 mod routes;
 mod signing;
 
