@@ -460,7 +460,7 @@ async fn deliveries_are_signed_and_describe_the_event(b: Backend) {
     assert_eq!(
         requested["text"],
         format!(
-            ":warning: approval requested: Test Agent wants s3.delete_bucket ({level} {score}) — {act}"
+            ":warning: approval requested: Test Agent (agent-7) wants s3.delete_bucket ({level} {score}) — {act}"
         )
     );
     let a = &requested["action"];
@@ -481,10 +481,9 @@ async fn deliveries_are_signed_and_describe_the_event(b: Backend) {
     assert!(a["policy_ids"].is_array());
     let alert = &by_event("alert.high_risk")[0];
     assert!(
-        alert["text"]
-            .as_str()
-            .unwrap()
-            .starts_with(":rotating_light: high-risk action: Test Agent s3.delete_bucket"),
+        alert["text"].as_str().unwrap().starts_with(
+            ":rotating_light: high-risk action: Test Agent (agent-7) s3.delete_bucket"
+        ),
         "{alert}"
     );
     assert!(

@@ -98,7 +98,12 @@ fn action_text(kind: EventKind, r: &ActionRecord) -> String {
         r.risk_level.to_ascii_uppercase(),
         r.risk_score
     );
-    let agent = slack_escape(&r.agent_name);
+    // The name people gave the agent, and its id when that differs (ids are unique).
+    let agent = if r.agent_name == r.agent_id {
+        slack_escape(&r.agent_id)
+    } else {
+        slack_escape(&format!("{} ({})", r.agent_name, r.agent_id))
+    };
     let line = match kind {
         EventKind::ApprovalRequested => {
             format!(":warning: approval requested: {agent} wants {what}")
