@@ -35,6 +35,7 @@ fn start_server(dir: &std::path::Path) -> SocketAddr {
         pending_ttl_secs: 3600,
         rate_limit_per_sec: 0,
         bootstrap_key: Some(ADMIN.into()),
+        webhooks: Default::default(),
     };
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use crate::store::StoreConfig;
+use crate::webhooks::WebhookSettings;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -14,6 +15,8 @@ pub struct ServerConfig {
     pub rate_limit_per_sec: u32,
     /// `ASCEND_BOOTSTRAP_KEY`: the first admin key on an empty store.
     pub bootstrap_key: Option<String>,
+    /// Webhook retries: base delay and attempts.
+    pub webhooks: WebhookSettings,
 }
 
 /// Request bodies larger than this are refused with 413.

@@ -141,6 +141,7 @@ pub async fn serve(
         config: Arc::new(config.clone()),
     };
     spawn_expiry(store.clone(), state.new_pending.clone());
+    crate::webhooks::spawn_dispatcher(store.clone(), config.webhooks);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen(config.listen, e))?;

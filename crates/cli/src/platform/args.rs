@@ -29,6 +29,14 @@ pub struct ServeArgs {
     /// Requests per second per API key (0: no limit).
     #[arg(long, env = "ASCEND_RATE_LIMIT", default_value_t = 1000)]
     pub rate_limit: u32,
+    /// Milliseconds before a failed webhook delivery is retried; doubles each attempt.
+    #[arg(long, env = "ASCEND_WEBHOOK_RETRY_BASE_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub webhook_retry_base_ms: u64,
+    /// Attempts per webhook delivery, the first included, before it is marked failed.
+    #[arg(long, env = "ASCEND_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub webhook_max_attempts: u32,
 }
 
 #[derive(Subcommand, Debug)]

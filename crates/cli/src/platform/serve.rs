@@ -45,6 +45,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         pending_ttl_secs: args.pending_ttl.max(1),
         rate_limit_per_sec: args.rate_limit,
         bootstrap_key,
+        webhooks: ascend_server::WebhookSettings {
+            retry_base_ms: args.webhook_retry_base_ms,
+            max_attempts: args.webhook_max_attempts,
+        },
     };
     runtime()?
         .block_on(ascend_server::serve(

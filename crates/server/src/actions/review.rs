@@ -101,6 +101,9 @@ async fn record_decision(
     r.expires_at = None;
     count_agent(conn, &r.agent_count(), 0, Some(PENDING)).await?;
     audit::append(conn, &r.org_id.clone(), decision_entry(&r, kind)).await?;
+    if r.status == DENIED {
+        crate::webhooks::on_action_denied(conn, &r).await?;
+    }
     let event = Event::Action {
         org: r.org_id.clone(),
         id: r.id.clone(),
@@ -176,6 +179,7 @@ pub async fn review(
 
 fn publish(store: &Store, r: &ActionRecord) {
     metrics::counter!("ascend_reviews_total", "via" => r.decided_via.clone()).increment(1);
+    crate::webhooks::wake();
     store.publish(Event::Action {
         org: r.org_id.clone(),
         id: r.id.clone(),

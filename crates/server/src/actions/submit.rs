@@ -335,6 +335,7 @@ pub async fn submit(
         .write(move |conn| Box::pin(store_new(conn, new)))
         .await?;
     count_decision(&record, decision.risk_level);
+    crate::webhooks::wake();
     if record.status == PENDING {
         state.new_pending.notify_one();
     }
@@ -409,6 +410,7 @@ async fn store_new(conn: &mut AnyConnection, new: NewAction) -> Result<ActionRec
     insert(conn, &r).await?;
     super::review::count_agent(conn, &r.agent_count(), 1, None).await?;
     audit::append(conn, &r.org_id.clone(), decision_entry(&r, "decision")).await?;
+    crate::webhooks::on_submit(conn, &r).await?;
     Ok(r)
 }
 

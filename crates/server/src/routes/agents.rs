@@ -116,9 +116,13 @@ async fn set_block(
              blocked_at = excluded.blocked_at, blocked_by = excluded.blocked_by")
             .bind(&org).bind(&agent_id).bind(&ts).bind(blocked).bind(&block).bind(&at).bind(&by)
             .execute(&mut *conn).await?;
+        if let (Some(reason), Some(by)) = (&block, &by) {
+            crate::webhooks::on_agent_blocked(conn, &org, &agent_id, reason, by).await?;
+        }
         Store::notify_in_tx(backend, conn, &Event::Bundle { org }).await
     })).await?;
     state.policies.forget();
+    crate::webhooks::wake();
     state.store.publish(Event::Bundle {
         org: who.org_id.clone(),
     });

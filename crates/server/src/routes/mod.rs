@@ -110,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .merge(keys::router())
         .merge(bundle::router())
         .merge(health::router())
+        .merge(crate::webhooks::router())
         .split_for_parts();
     let api = Arc::new(api);
     router
