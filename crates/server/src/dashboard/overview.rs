@@ -115,8 +115,9 @@ pub async fn page(State(state): State<AppState>, session: Session) -> PageResult
         .bind(org)
         .fetch_one(&state.store.pool)
         .await?;
-    let (agents, blocked): (i64, Option<i64>) =
-        sqlx::query_as("SELECT COUNT(*), SUM(blocked) FROM agents WHERE org_id = $1")
+    let (agents, blocked): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(CASE WHEN blocked <> 0 THEN 1 END) FROM agents WHERE org_id = $1",
+    )
             .bind(org)
             .fetch_one(&state.store.pool)
             .await?;
@@ -127,7 +128,7 @@ pub async fn page(State(state): State<AppState>, session: Session) -> PageResult
         totals,
         pending,
         agents,
-        blocked: blocked.unwrap_or(0),
+        blocked,
         capped,
     };
     Ok(render(StatusCode::OK, &page))

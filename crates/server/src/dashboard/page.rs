@@ -115,6 +115,12 @@ impl From<ApiError> for PageError {
     }
 }
 
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         render(
