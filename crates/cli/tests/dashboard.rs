@@ -262,7 +262,10 @@ async fn agent_and_bad_keys_cannot_sign_in(backend: Backend) {
     let agent = server.key(&server.admin, "agent").await;
     let cases = [
         (agent.as_str(), "Agent keys cannot sign in"),
-        ("owkai_admin_not_a_real_key", "not valid or has been revoked"),
+        (
+            "owkai_admin_not_a_real_key",
+            "not valid or has been revoked",
+        ),
         ("", "not valid or has been revoked"),
     ];
     for (key, message) in cases {
@@ -300,20 +303,28 @@ async fn forms_without_the_csrf_token_change_nothing(backend: Backend) {
     let attempts: [&[(&str, &str)]; 3] = [
         &[("comment", "ok")],
         &[("comment", "ok"), ("csrf", "")],
-        &[("comment", "ok"), ("csrf", "WRONGwrongWRONGwrongWRONGwrong12")],
+        &[
+            ("comment", "ok"),
+            ("csrf", "WRONGwrongWRONGwrongWRONGwrong12"),
+        ],
     ];
     for fields in attempts {
         let page = web.post(&approve, fields).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{fields:?}");
         assert!(page.html.contains("nothing was"), "{}", page.html);
-        let page = web
-            .post(&format!("/approvals/{id}/reject"), fields)
-            .await;
+        let page = web.post(&format!("/approvals/{id}/reject"), fields).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN);
         let page = web.post("/agents/csrf-agent/block", fields).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN);
         let page = web
-            .post("/policies", &[fields, &[("policies", "forbid(principal, action, resource);")]].concat())
+            .post(
+                "/policies",
+                &[
+                    fields,
+                    &[("policies", "forbid(principal, action, resource);")],
+                ]
+                .concat(),
+            )
             .await;
         assert_eq!(page.status, StatusCode::FORBIDDEN);
         let page = web.post("/logout", fields).await;
@@ -322,7 +333,11 @@ async fn forms_without_the_csrf_token_change_nothing(backend: Backend) {
     assert_eq!(status_of(&server, &id).await["status"], "pending");
     assert!(!blocked(&server, "csrf-agent").await);
     assert_eq!(policies_version(&server).await, 0);
-    assert_eq!(web.get("/approvals").await.status, StatusCode::OK, "still signed in");
+    assert_eq!(
+        web.get("/approvals").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
     // Another session's token is no good either.
     let other = Web::sign_in(&server, &server.admin).await;
     let other_csrf = other.csrf().await;
@@ -380,7 +395,11 @@ async fn revoked_key_and_sign_out_end_the_session(backend: Backend) {
     let page = web.post("/logout", &[("csrf", &csrf)]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location, "/login");
-    assert!(page.set_cookie.iter().any(|c| c.starts_with("ascend_session=;")));
+    assert!(
+        page.set_cookie
+            .iter()
+            .any(|c| c.starts_with("ascend_session=;"))
+    );
     assert_eq!(web.get("/approvals").await.status, StatusCode::SEE_OTHER);
 }
 
@@ -422,7 +441,10 @@ async fn approvers_cannot_block_or_save_policies(backend: Backend) {
     let csrf = web.csrf().await;
     let agents = web.get("/agents").await;
     assert!(agents.html.contains("guarded-agent"));
-    assert!(!agents.html.contains("/block\""), "no block control for approvers");
+    assert!(
+        !agents.html.contains("/block\""),
+        "no block control for approvers"
+    );
     let page = web
         .post(
             "/agents/guarded-agent/block",
@@ -437,7 +459,10 @@ async fn approvers_cannot_block_or_save_policies(backend: Backend) {
     let page = web
         .post(
             "/policies",
-            &[("csrf", &csrf), ("policies", "forbid(principal, action, resource);")],
+            &[
+                ("csrf", &csrf),
+                ("policies", "forbid(principal, action, resource);"),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
@@ -446,7 +471,11 @@ async fn approvers_cannot_block_or_save_policies(backend: Backend) {
     let page = web
         .post(
             "/policies/test",
-            &[("csrf", &csrf), ("policies", ""), ("action_type", "s3.list_buckets")],
+            &[
+                ("csrf", &csrf),
+                ("policies", ""),
+                ("action_type", "s3.list_buckets"),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
@@ -462,12 +491,31 @@ async fn invalid_policies_show_their_line_and_test_shows_the_verdict(backend: Ba
     let web = Web::sign_in(&server, &server.admin).await;
     let csrf = web.csrf().await;
     let page = web
-        .post("/policies", &[("csrf", &csrf), ("policies", &BAD_POLICY.replace('\n', "\r\n"))])
+        .post(
+            "/policies",
+            &[
+                ("csrf", &csrf),
+                ("policies", &BAD_POLICY.replace('\n', "\r\n")),
+            ],
+        )
         .await;
-    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.html);
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
     assert!(page.html.contains("nothing was saved"));
-    assert!(page.html.contains(r##"<a href="#line-3">line 3</a>"##), "{}", page.html);
-    assert!(page.html.contains(r#"<li id="line-3" class="bad">"#), "{}", page.html);
+    assert!(
+        page.html.contains(r##"<a href="#line-3">line 3</a>"##),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(r#"<li id="line-3" class="bad">"#),
+        "{}",
+        page.html
+    );
     assert!(!page.html.contains(r#"<li id="line-2" class="bad">"#));
     assert!(page.html.contains("like }"), "the submitted text is kept");
     assert_eq!(policies_version(&server).await, 0);
@@ -501,7 +549,11 @@ async fn invalid_policies_show_their_line_and_test_shows_the_verdict(backend: Ba
         fields.retain(|(k, _)| *k != field);
         fields.push((field, value));
         let page = web.post("/policies/test", &fields).await;
-        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}={value}");
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}={value}"
+        );
         assert!(page.html.contains(r#"id="test-error""#), "{}", page.html);
         assert!(page.html.contains(message), "{}", page.html);
     }
@@ -527,7 +579,10 @@ async fn approve_and_reject_decide_the_action(backend: Backend) {
     let web = Web::sign_in(&server, &approver).await;
     let queue = web.get("/approvals").await;
     let (a, b) = (
-        queue.html.find(&format!("id=\"{second}\"")).expect("second"),
+        queue
+            .html
+            .find(&format!("id=\"{second}\""))
+            .expect("second"),
         queue.html.find(&format!("id=\"{first}\"")).expect("first"),
     );
     assert!(a < b, "newest first");
@@ -554,7 +609,13 @@ async fn approve_and_reject_decide_the_action(backend: Backend) {
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     let v = status_of(&server, &second).await;
     assert_eq!(v["status"], "denied");
-    assert!(v["reason"].as_str().unwrap().contains("not during the freeze"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not during the freeze"),
+        "{v}"
+    );
     // A second decision is refused and says why.
     let page = web
         .post(&format!("/approvals/{second}/approve"), &[("csrf", &csrf)])
@@ -568,7 +629,10 @@ async fn approve_and_reject_decide_the_action(backend: Backend) {
     let long = "x".repeat(2001);
     let third = pending_action(&server, "review-agent").await;
     let page = web
-        .post(&format!("/approvals/{third}/approve"), &[("csrf", &csrf), ("comment", &long)])
+        .post(
+            &format!("/approvals/{third}/approve"),
+            &[("csrf", &csrf), ("comment", &long)],
+        )
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(status_of(&server, &third).await["status"], "pending");
@@ -582,27 +646,42 @@ async fn block_and_unblock_flip_the_kill_switch(backend: Backend) {
     let csrf = web.csrf().await;
     let page = web.get("/agents").await;
     assert!(page.html.contains("switch-agent"));
-    assert!(page.html.contains("data-confirm"), "block asks for a confirmation");
+    assert!(
+        page.html.contains("data-confirm"),
+        "block asks for a confirmation"
+    );
     for reason in ["", "   ", &"r".repeat(501)] {
         let page = web
-            .post("/agents/switch-agent/block", &[("csrf", &csrf), ("reason", reason)])
+            .post(
+                "/agents/switch-agent/block",
+                &[("csrf", &csrf), ("reason", reason)],
+            )
             .await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(page.html.contains("Say why"));
     }
     let page = web
-        .post("/agents/nobody-known/block", &[("csrf", &csrf), ("reason", "typo")])
+        .post(
+            "/agents/nobody-known/block",
+            &[("csrf", &csrf), ("reason", "typo")],
+        )
         .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(!blocked(&server, "switch-agent").await);
     let page = web
-        .post("/agents/switch-agent/block", &[("csrf", &csrf), ("reason", "leaking keys")])
+        .post(
+            "/agents/switch-agent/block",
+            &[("csrf", &csrf), ("reason", "leaking keys")],
+        )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     assert!(blocked(&server, "switch-agent").await);
     let v = server.submit(&key, common::low("switch-agent")).await;
     assert_eq!(v["status"], "denied");
-    assert!(v["reason"].as_str().unwrap().contains("leaking keys"), "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("leaking keys"),
+        "{v}"
+    );
     let page = web.get("/agents").await;
     assert!(page.html.contains("leaking keys") && page.html.contains("Unblock"));
     let page = web
@@ -610,14 +689,19 @@ async fn block_and_unblock_flip_the_kill_switch(backend: Backend) {
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(!blocked(&server, "switch-agent").await);
-    assert_eq!(server.submit(&key, common::low("switch-agent")).await["status"], "approved");
+    assert_eq!(
+        server.submit(&key, common::low("switch-agent")).await["status"],
+        "approved"
+    );
 }
 
 async fn audit_search_filters_pages_and_exports(backend: Backend) {
     let server = Server::start(backend).await;
     let key = server.key(&server.admin, "agent").await;
     for i in 0..55 {
-        server.submit(&key, common::low(&format!("bulk-{}", i % 2))).await;
+        server
+            .submit(&key, common::low(&format!("bulk-{}", i % 2)))
+            .await;
     }
     let ec2 = server
         .submit(
@@ -630,7 +714,10 @@ async fn audit_search_filters_pages_and_exports(backend: Backend) {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains(r#"data-valid="true""#), "{}", page.html);
     assert!(page.html.contains("56 events"));
-    assert!(page.html.contains("Older events"), "56 events are two pages");
+    assert!(
+        page.html.contains("Older events"),
+        "56 events are two pages"
+    );
     assert!(page.html.contains("<td>56</td>"), "newest first");
     assert!(!page.html.contains("<td>6</td>"), "page one stops at 50");
     let older = page.html[page.html.find("href=\"/audit?before=").expect("older link") + 6..]
@@ -645,7 +732,12 @@ async fn audit_search_filters_pages_and_exports(backend: Backend) {
     let page = web.get("/audit?service=ec2").await;
     assert!(page.html.contains(ec2_id));
     assert!(!page.html.contains("s3.list_buckets"));
-    let page = web.get(&format!("/audit?risk={}", ec2["risk_level"].as_str().unwrap())).await;
+    let page = web
+        .get(&format!(
+            "/audit?risk={}",
+            ec2["risk_level"].as_str().unwrap()
+        ))
+        .await;
     assert!(page.html.contains(ec2_id));
     assert!(!page.html.contains("s3.list_buckets"));
     let page = web.get("/audit?agent=bulk-1&decision=approved").await;
@@ -671,8 +763,15 @@ async fn audit_search_filters_pages_and_exports(backend: Backend) {
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
     assert_eq!(lines.len(), 28);
-    assert!(lines.iter().all(|l| l["agent_id"] == "bulk-0" && l["hash"].is_string()));
-    assert!(lines[0]["seq"].as_i64() < lines[1]["seq"].as_i64(), "oldest first");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["agent_id"] == "bulk-0" && l["hash"].is_string())
+    );
+    assert!(
+        lines[0]["seq"].as_i64() < lines[1]["seq"].as_i64(),
+        "oldest first"
+    );
     assert_eq!(
         web.get("/audit/export?risk=bad").await.status,
         StatusCode::UNPROCESSABLE_ENTITY
@@ -715,7 +814,11 @@ async fn live_queue_streams_new_pending_actions(backend: Backend) {
             assert!(seen.contains("s3.delete_bucket"), "{seen}");
             assert!(seen.contains(&format!("/approvals/{id}/approve")));
             let (status, v) = server
-                .post(&format!("/api/v1/actions/{id}/approve"), &approver, json!({}))
+                .post(
+                    &format!("/api/v1/actions/{id}/approve"),
+                    &approver,
+                    json!({}),
+                )
                 .await;
             assert_eq!(status, StatusCode::OK, "{v}");
             approved = true;
@@ -725,8 +828,14 @@ async fn live_queue_streams_new_pending_actions(backend: Backend) {
         }
     }
     assert!(approved, "no pending event for {id}: {seen}");
-    assert!(seen.contains(&format!("event: decided\ndata: {id}")), "{seen}");
-    assert!(!seen.contains(hidden["id"].as_str().unwrap()), "another organisation's action leaked");
+    assert!(
+        seen.contains(&format!("event: decided\ndata: {id}")),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains(hidden["id"].as_str().unwrap()),
+        "another organisation's action leaked"
+    );
 }
 
 async fn every_page_renders(backend: Backend) {
@@ -745,15 +854,26 @@ async fn every_page_renders(backend: Backend) {
     ] {
         let page = web.get(path).await;
         if path == "/login" {
-            assert_eq!(page.status, StatusCode::SEE_OTHER, "signed in: to the overview");
+            assert_eq!(
+                page.status,
+                StatusCode::SEE_OTHER,
+                "signed in: to the overview"
+            );
             continue;
         }
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.html);
         assert!(page.html.contains(marker), "{path}: {}", page.html);
         assert!(page.html.contains(r#"name="viewport""#));
-        assert!(!page.html.contains("http://") || path == "/", "{path}: no external assets");
+        assert!(
+            !page.html.contains("http://") || path == "/",
+            "{path}: no external assets"
+        );
     }
     let overview = web.get("/").await;
     assert!(overview.html.contains("<svg class=\"chart\""));
-    assert!(overview.html.contains("<strong>1</strong> waiting for approval"));
+    assert!(
+        overview
+            .html
+            .contains("<strong>1</strong> waiting for approval")
+    );
 }

@@ -26,11 +26,17 @@ pub struct Done {
     done: Option<String>,
 }
 
-pub async fn page(State(state): State<AppState>, session: Session, Query(q): Query<Done>) -> PageResult {
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<Done>,
+) -> PageResult {
     let agents = list_rows(&state.store, &session.who.org_id).await?;
     let done = match q.done.as_deref() {
         Some("blocked") => Some("Blocked: the agent's next call is denied.".to_string()),
-        Some("unblocked") => Some("Unblocked: the agent's calls are decided normally again.".to_string()),
+        Some("unblocked") => {
+            Some("Unblocked: the agent's calls are decided normally again.".to_string())
+        }
         _ => None,
     };
     let page = AgentsPage {

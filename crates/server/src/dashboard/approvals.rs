@@ -39,12 +39,14 @@ pub struct PendingView {
 
 /// "4 s", "3 min 12 s", "2 h 5 min", "3 d 1 h".
 pub fn waited_since(created_at: &str) -> String {
-    let Some(start) = parse_ts(created_at)
-        .and_then(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok())
-    else {
+    let Some(start) = parse_ts(created_at).and_then(|t| {
+        time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+    }) else {
         return String::new();
     };
-    let secs = (time::OffsetDateTime::now_utc() - start).whole_seconds().max(0);
+    let secs = (time::OffsetDateTime::now_utc() - start)
+        .whole_seconds()
+        .max(0);
     match secs {
         s if s < 60 => format!("{s} s"),
         s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
@@ -55,7 +57,8 @@ pub fn waited_since(created_at: &str) -> String {
 
 impl From<&ActionRecord> for PendingView {
     fn from(r: &ActionRecord) -> Self {
-        let reasons: Vec<String> = serde_json::from_str::<Vec<String>>(&r.reasons).unwrap_or_default();
+        let reasons: Vec<String> =
+            serde_json::from_str::<Vec<String>>(&r.reasons).unwrap_or_default();
         let params: Value = serde_json::from_str(&r.parameters).unwrap_or(Value::Null);
         let policy_ids: Vec<String> = serde_json::from_str(&r.policy_ids).unwrap_or_default();
         PendingView {
@@ -96,7 +99,10 @@ struct ApprovalsPage {
     done: Option<String>,
 }
 
-pub async fn pending(store: &Store, org: &str) -> Result<Vec<ActionRecord>, crate::error::ApiError> {
+pub async fn pending(
+    store: &Store,
+    org: &str,
+) -> Result<Vec<ActionRecord>, crate::error::ApiError> {
     Ok(sqlx::query_as(
         "SELECT * FROM actions WHERE org_id = $1 AND status = $2 \
          ORDER BY created_at DESC, id DESC LIMIT $3",
@@ -114,10 +120,16 @@ pub struct Done {
     id: Option<String>,
 }
 
-pub async fn page(State(state): State<AppState>, session: Session, Query(q): Query<Done>) -> PageResult {
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<Done>,
+) -> PageResult {
     let rows = pending(&state.store, &session.who.org_id).await?;
     // Only fixed words reach the page from the query string (plus a well-formed id).
-    let id = q.id.filter(|id| crate::util::is_action_id(id)).unwrap_or_default();
+    let id =
+        q.id.filter(|id| crate::util::is_action_id(id))
+            .unwrap_or_default();
     let done = match q.done.as_deref() {
         Some("approved") => Some(format!("Approved {id}; the agent's call goes ahead.")),
         Some("rejected") => Some(format!("Rejected {id}; the agent was told why.")),
@@ -139,7 +151,13 @@ pub struct DecideForm {
     comment: String,
 }
 
-async fn decide(state: AppState, session: Session, id: String, form: DecideForm, approve: bool) -> PageResult {
+async fn decide(
+    state: AppState,
+    session: Session,
+    id: String,
+    form: DecideForm,
+    approve: bool,
+) -> PageResult {
     session.check_csrf(&form.csrf)?;
     if form.comment.len() > 2000 {
         return Err(super::page::PageError::invalid(

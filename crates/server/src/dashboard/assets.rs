@@ -15,5 +15,12 @@ pub async fn asset(Path(name): Path<String>) -> Response {
         "dashboard.js" => (JS, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };
-    ([(CONTENT_TYPE, kind), (CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+    (
+        [
+            (CONTENT_TYPE, kind),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }

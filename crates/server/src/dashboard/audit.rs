@@ -49,11 +49,13 @@ fn form_time(name: &str, text: &str) -> Result<String, PageError> {
         19 => format!("{text}Z"),
         _ => text.to_string(),
     };
-    parse_ts(text).or_else(|| parse_ts(&with_zone)).ok_or_else(|| {
-        PageError::invalid(format!(
-            "`{name}` must be a time like 2026-11-26T14:00 (UTC) or RFC 3339; got `{text}`."
-        ))
-    })
+    parse_ts(text)
+        .or_else(|| parse_ts(&with_zone))
+        .ok_or_else(|| {
+            PageError::invalid(format!(
+                "`{name}` must be a time like 2026-11-26T14:00 (UTC) or RFC 3339; got `{text}`."
+            ))
+        })
 }
 
 impl Search {
@@ -79,7 +81,11 @@ impl Search {
             }
         };
         let service = self.service.trim().to_ascii_lowercase();
-        if !service.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || service.len() > 64 {
+        if !service
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            || service.len() > 64
+        {
             return Err(PageError::invalid(format!(
                 "`{service}` is not an AWS service name (letters, digits and dashes, like s3 or ec2)"
             )));
@@ -116,7 +122,9 @@ impl Search {
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -151,7 +159,10 @@ impl From<&audit::Row> for EventView {
             operation: text("operation"),
             decision: r.decision.clone(),
             risk_level: text("risk_level"),
-            risk_score: body["risk_score"].as_i64().map(|s| s.to_string()).unwrap_or_default(),
+            risk_score: body["risk_score"]
+                .as_i64()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
             reason: text("reason"),
             by: text("decided_by"),
         }
@@ -170,7 +181,11 @@ struct AuditPage {
     verification: Verification,
 }
 
-pub async fn page(State(state): State<AppState>, session: Session, Query(search): Query<Search>) -> PageResult {
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(search): Query<Search>,
+) -> PageResult {
     let org = &session.who.org_id;
     let verification = audit::verify(&state.store, org).await?;
     let (events, error, status) = match search.filter() {
@@ -185,7 +200,12 @@ pub async fn page(State(state): State<AppState>, session: Session, Query(search)
     let older = (events.len() as i64 == PER_PAGE)
         .then(|| events.last().map(|r| r.seq))
         .flatten()
-        .map(|seq| format!("/audit?{query}{}before={seq}", if query.is_empty() { "" } else { "&" }));
+        .map(|seq| {
+            format!(
+                "/audit?{query}{}before={seq}",
+                if query.is_empty() { "" } else { "&" }
+            )
+        });
     let page = AuditPage {
         chrome: Chrome::new(&session, "audit"),
         export: format!("/audit/export?{query}"),
@@ -199,15 +219,21 @@ pub async fn page(State(state): State<AppState>, session: Session, Query(search)
 }
 
 /// The selection as JSON Lines, oldest first, streamed page by page.
-pub async fn export(State(state): State<AppState>, session: Session, Query(search): Query<Search>) -> PageResult {
+pub async fn export(
+    State(state): State<AppState>,
+    session: Session,
+    Query(search): Query<Search>,
+) -> PageResult {
     let filter = search.filter()?;
     Ok((
         [
             (CONTENT_TYPE, "application/x-ndjson"),
-            (CONTENT_DISPOSITION, "attachment; filename=\"ascend-audit.jsonl\""),
+            (
+                CONTENT_DISPOSITION,
+                "attachment; filename=\"ascend-audit.jsonl\"",
+            ),
         ],
         audit::json_lines(state.store.clone(), session.who.org_id.clone(), filter),
     )
         .into_response())
 }
-

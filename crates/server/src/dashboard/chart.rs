@@ -23,7 +23,12 @@ const TOP: f64 = 10.0;
 /// `labels` name the buckets (one per bar); every series has one value per label.
 pub fn stacked_bars(title: &str, labels: &[String], series: &[Series]) -> String {
     let totals: Vec<u64> = (0..labels.len())
-        .map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0)).sum())
+        .map(|i| {
+            series
+                .iter()
+                .map(|s| s.values.get(i).copied().unwrap_or(0))
+                .sum()
+        })
         .collect();
     let max = totals.iter().copied().max().unwrap_or(0).max(1);
     let plot_h = HEIGHT - BOTTOM - TOP;
@@ -51,7 +56,12 @@ pub fn stacked_bars(title: &str, labels: &[String], series: &[Series]) -> String
             .iter()
             .map(|s| format!("{} {}", s.values.get(i).copied().unwrap_or(0), s.name))
             .collect();
-        let _ = write!(svg, "<g><title>{}: {}</title>", escape(label), escape(&parts.join(", ")));
+        let _ = write!(
+            svg,
+            "<g><title>{}: {}</title>",
+            escape(label),
+            escape(&parts.join(", "))
+        );
         for s in series {
             let v = s.values.get(i).copied().unwrap_or(0);
             if v == 0 {
@@ -89,12 +99,24 @@ mod tests {
     fn bars_are_stacked_titled_and_escaped() {
         let labels = vec!["10:00".to_string(), "11:00".to_string()];
         let series = [
-            Series { name: "approved", class: "s-approved", values: vec![3, 0] },
-            Series { name: "denied", class: "s-denied", values: vec![1, 2] },
+            Series {
+                name: "approved",
+                class: "s-approved",
+                values: vec![3, 0],
+            },
+            Series {
+                name: "denied",
+                class: "s-denied",
+                values: vec![1, 2],
+            },
         ];
         let svg = stacked_bars("Calls <by> decision", &labels, &series);
         assert!(svg.contains("Calls &lt;by&gt; decision"));
-        assert_eq!(svg.matches("<rect").count(), 3, "zero values draw nothing: {svg}");
+        assert_eq!(
+            svg.matches("<rect").count(),
+            3,
+            "zero values draw nothing: {svg}"
+        );
         assert!(svg.contains("10:00: 3 approved, 1 denied"));
         assert!(svg.contains(r#"class="s-denied""#));
     }

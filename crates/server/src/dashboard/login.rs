@@ -32,7 +32,8 @@ fn login_form(headers: &HeaderMap, status: StatusCode, error: Option<&'static st
             error,
         },
     );
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(headers, LOGIN_COOKIE, &csrf, "/login", 3600)) {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(headers, LOGIN_COOKIE, &csrf, "/login", 3600))
+    {
         response.headers_mut().append(SET_COOKIE, v);
     }
     response
@@ -81,7 +82,11 @@ pub async fn submit(
             "Agent keys cannot sign in to the dashboard. Use an admin or approver key (owkai_admin_… or owkai_approver_…)."
         }
     };
-    Ok(login_form(&headers, StatusCode::UNAUTHORIZED, Some(message)))
+    Ok(login_form(
+        &headers,
+        StatusCode::UNAUTHORIZED,
+        Some(message),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -35,7 +35,11 @@ struct OverviewPage {
 }
 
 /// (hour `YYYY-MM-DDTHH`, decision, risk level) of each call in the window.
-async fn calls(store: &Store, org: &str, since: &str) -> Result<(Vec<(String, String, String)>, bool), ApiError> {
+async fn calls(
+    store: &Store,
+    org: &str,
+    since: &str,
+) -> Result<(Vec<(String, String, String)>, bool), ApiError> {
     let actions: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT created_at, status, risk_level FROM actions WHERE org_id = $1 AND created_at >= $2 LIMIT $3",
     )
@@ -59,7 +63,10 @@ async fn calls(store: &Store, org: &str, since: &str) -> Result<(Vec<(String, St
         .collect();
     out.extend(local.into_iter().map(|(ts, decision, body)| {
         let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        let risk = body["risk_level"].as_str().unwrap_or("").to_ascii_lowercase();
+        let risk = body["risk_level"]
+            .as_str()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         (ts.get(..13).unwrap_or("").to_string(), decision, risk)
     }));
     Ok((out, capped))
@@ -71,7 +78,11 @@ fn series(
     pick: impl Fn(&(String, String, String)) -> &str,
     kinds: &[(&'static str, &'static str, &'static str)],
 ) -> Vec<Series> {
-    let index: HashMap<&str, usize> = hours.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = hours
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
     kinds
         .iter()
         .map(|(key, name, class)| {
@@ -81,7 +92,11 @@ fn series(
                     values[i] += 1;
                 }
             }
-            Series { name, class, values }
+            Series {
+                name,
+                class,
+                values,
+            }
         })
         .collect()
 }
@@ -96,35 +111,55 @@ pub async fn page(State(state): State<AppState>, session: Session) -> PageResult
     let since = format!("{}:00:00.000Z", hours[0]);
     let (rows, capped) = calls(&state.store, org, &since).await?;
     let labels: Vec<String> = hours.iter().map(|h| format!("{}:00", &h[11..13])).collect();
-    let decisions = series(&hours, &rows, |r| r.1.as_str(), &[
-        ("approved", "approved", "s-approved"),
-        ("denied", "denied", "s-denied"),
-        ("pending_approval", "pending", "s-pending"),
-    ]);
-    let risks = series(&hours, &rows, |r| r.2.as_str(), &[
-        ("low", "low", "s-low"),
-        ("medium", "medium", "s-medium"),
-        ("high", "high", "s-high"),
-        ("critical", "critical", "s-critical"),
-    ]);
+    let decisions = series(
+        &hours,
+        &rows,
+        |r| r.1.as_str(),
+        &[
+            ("approved", "approved", "s-approved"),
+            ("denied", "denied", "s-denied"),
+            ("pending_approval", "pending", "s-pending"),
+        ],
+    );
+    let risks = series(
+        &hours,
+        &rows,
+        |r| r.2.as_str(),
+        &[
+            ("low", "low", "s-low"),
+            ("medium", "medium", "s-medium"),
+            ("high", "high", "s-high"),
+            ("critical", "critical", "s-critical"),
+        ],
+    );
     let totals = decisions
         .iter()
         .map(|s| (s.name, s.values.iter().sum()))
         .collect();
-    let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM actions WHERE org_id = $1 AND status = 'pending_approval'")
-        .bind(org)
-        .fetch_one(&state.store.pool)
-        .await?;
+    let (pending,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM actions WHERE org_id = $1 AND status = 'pending_approval'",
+    )
+    .bind(org)
+    .fetch_one(&state.store.pool)
+    .await?;
     let (agents, blocked): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(*), COUNT(CASE WHEN blocked <> 0 THEN 1 END) FROM agents WHERE org_id = $1",
     )
-            .bind(org)
-            .fetch_one(&state.store.pool)
-            .await?;
+    .bind(org)
+    .fetch_one(&state.store.pool)
+    .await?;
     let page = OverviewPage {
         chrome: Chrome::new(&session, "overview"),
-        by_decision: stacked_bars("Calls per hour by decision, last 24 hours (UTC)", &labels, &decisions),
-        by_risk: stacked_bars("Calls per hour by risk level, last 24 hours (UTC)", &labels, &risks),
+        by_decision: stacked_bars(
+            "Calls per hour by decision, last 24 hours (UTC)",
+            &labels,
+            &decisions,
+        ),
+        by_risk: stacked_bars(
+            "Calls per hour by risk level, last 24 hours (UTC)",
+            &labels,
+            &risks,
+        ),
         totals,
         pending,
         agents,

@@ -51,7 +51,10 @@ pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
 pub fn html_response(status: StatusCode, html: String) -> Response {
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
@@ -147,7 +150,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PostForm<T> {
         Form::<T>::from_request(req, state)
             .await
             .map(|Form(v)| PostForm(v))
-            .map_err(|e| PageError::invalid(format!("The form could not be read: {}", e.body_text())))
+            .map_err(|e| {
+                PageError::invalid(format!("The form could not be read: {}", e.body_text()))
+            })
     }
 }
 

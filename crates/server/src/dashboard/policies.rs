@@ -84,7 +84,10 @@ async fn stored(state: &AppState, org: &str) -> Result<(String, i64, String), Ap
 
 /// The problems of a 422 `POLICY_INVALID` (its `errors`), or the error's own text.
 fn problems(e: &ApiError) -> Vec<Problem> {
-    let listed = e.extra.as_deref().and_then(|x| x["errors"].as_array().cloned());
+    let listed = e
+        .extra
+        .as_deref()
+        .and_then(|x| x["errors"].as_array().cloned());
     match listed {
         Some(list) if !list.is_empty() => list
             .iter()
@@ -125,7 +128,11 @@ pub struct Saved {
     saved: Option<String>,
 }
 
-pub async fn page(State(state): State<AppState>, session: Session, Query(q): Query<Saved>) -> PageResult {
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<Saved>,
+) -> PageResult {
     let (text, version, updated_at) = stored(&state, &session.who.org_id).await?;
     let page = PoliciesPage {
         chrome: Chrome::new(&session, "policies"),
@@ -157,7 +164,11 @@ fn unix_lines(text: &str) -> String {
     text.replace("\r\n", "\n")
 }
 
-pub async fn save_form(State(state): State<AppState>, session: Session, PostForm(form): PostForm<PolicyForm>) -> PageResult {
+pub async fn save_form(
+    State(state): State<AppState>,
+    session: Session,
+    PostForm(form): PostForm<PolicyForm>,
+) -> PageResult {
     session.check_csrf(&form.csrf)?;
     if !session.is_admin() {
         return Err(PageError::admin_only("save policies"));
@@ -186,15 +197,19 @@ pub async fn save_form(State(state): State<AppState>, session: Session, PostForm
     }
 }
 
-pub async fn test_form(State(state): State<AppState>, session: Session, PostForm(form): PostForm<PolicyForm>) -> PageResult {
+pub async fn test_form(
+    State(state): State<AppState>,
+    session: Session,
+    PostForm(form): PostForm<PolicyForm>,
+) -> PageResult {
     session.check_csrf(&form.csrf)?;
     let text = unix_lines(&form.policies);
     let fields = &form.test;
     let parameters = match fields.parameters.trim() {
         "" => Ok(None),
-        p => serde_json::from_str::<Value>(p)
-            .map(Some)
-            .map_err(|e| format!("Parameters must be a JSON object, like {{\"Bucket\": \"prod-logs\"}}: {e}")),
+        p => serde_json::from_str::<Value>(p).map(Some).map_err(|e| {
+            format!("Parameters must be a JSON object, like {{\"Bucket\": \"prod-logs\"}}: {e}")
+        }),
     };
     let nonempty = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let outcome = match parameters {
@@ -220,7 +235,11 @@ pub async fn test_form(State(state): State<AppState>, session: Session, PostForm
     };
     let page = PoliciesPage {
         chrome: Chrome::new(&session, "policies"),
-        lines: if problems.is_empty() { Vec::new() } else { numbered(&text, &problems) },
+        lines: if problems.is_empty() {
+            Vec::new()
+        } else {
+            numbered(&text, &problems)
+        },
         text,
         version,
         updated_at,
@@ -237,7 +256,11 @@ fn verdict(v: &Value) -> Verdict {
     let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
     let list = |k: &str| -> Vec<String> {
         v[k].as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let ids = list("policy_ids");
@@ -248,6 +271,10 @@ fn verdict(v: &Value) -> Verdict {
         risk_score: v["risk_score"].as_i64().unwrap_or_default(),
         reason: text("reason"),
         reasons: list("reasons"),
-        policy_ids: if ids.is_empty() { "(none)".into() } else { ids.join(", ") },
+        policy_ids: if ids.is_empty() {
+            "(none)".into()
+        } else {
+            ids.join(", ")
+        },
     }
 }

@@ -77,7 +77,13 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// `Set-Cookie` for `name`: HttpOnly, SameSite=Strict; `Secure` when the request came
 /// through an HTTPS proxy (the server itself speaks plain HTTP).
-pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, path: &str, max_age: i64) -> String {
+pub fn set_cookie(
+    headers: &HeaderMap,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+) -> String {
     let https = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -98,7 +104,10 @@ pub enum SignInRefused {
 }
 
 /// Checks the key and makes a session; returns the cookie token.
-pub async fn sign_in(state: &AppState, key: &str) -> Result<Result<String, SignInRefused>, ApiError> {
+pub async fn sign_in(
+    state: &AppState,
+    key: &str,
+) -> Result<Result<String, SignInRefused>, ApiError> {
     let key = key.trim();
     let row: Option<(String, String, String)> = sqlx::query_as(
         "SELECT id, org_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
@@ -113,7 +122,12 @@ pub async fn sign_in(state: &AppState, key: &str) -> Result<Result<String, SignI
         return Ok(Err(SignInRefused::AgentKey));
     }
     let token = random_token();
-    let (hash, csrf, ts, expires) = (sha256_hex(token.as_bytes()), random_token(), now(), expires_in(SESSION_SECS));
+    let (hash, csrf, ts, expires) = (
+        sha256_hex(token.as_bytes()),
+        random_token(),
+        now(),
+        expires_in(SESSION_SECS),
+    );
     state
         .store
         .write(move |conn| {

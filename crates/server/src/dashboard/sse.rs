@@ -46,7 +46,9 @@ impl Feed {
                     Some(SseEvent::default().event("decided").data(id))
                 }
                 Ok(_) => None,
-                Err(RecvError::Lagged(_)) => Some(SseEvent::default().event("reload").data("lagged")),
+                Err(RecvError::Lagged(_)) => {
+                    Some(SseEvent::default().event("reload").data("lagged"))
+                }
                 Err(RecvError::Closed) => return None,
             };
             let Some(sse) = sse else { continue };
@@ -59,7 +61,9 @@ impl Feed {
     }
 
     async fn card(&self, id: &str) -> Option<SseEvent> {
-        let record = load_visible(&self.state.store, &self.session.who, id).await.ok()?;
+        let record = load_visible(&self.state.store, &self.session.who, id)
+            .await
+            .ok()?;
         if record.status != PENDING {
             return None;
         }
@@ -70,7 +74,12 @@ impl Feed {
         }
         .render()
         .ok()?;
-        Some(SseEvent::default().event("pending").id(id.to_string()).data(html))
+        Some(
+            SseEvent::default()
+                .event("pending")
+                .id(id)
+                .data(html),
+        )
     }
 }
 

@@ -86,7 +86,8 @@ async fn export(
 ) -> ApiResult<Response> {
     who.require(&[Role::Admin, Role::Approver])?;
     let filter = filter(q)?;
-    let mut response = audit::json_lines(state.store.clone(), who.org_id.clone(), filter).into_response();
+    let mut response =
+        audit::json_lines(state.store.clone(), who.org_id.clone(), filter).into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/x-ndjson"),
