@@ -74,12 +74,7 @@ impl Feed {
         }
         .render()
         .ok()?;
-        Some(
-            SseEvent::default()
-                .event("pending")
-                .id(id)
-                .data(html),
-        )
+        Some(SseEvent::default().event("pending").id(id).data(html))
     }
 }
 
