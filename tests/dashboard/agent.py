@@ -5,9 +5,8 @@ test reads it. Usage: agent.py ASCEND_URL API_KEY AGENT_ID MOTO_URL OPERATION BU
 import json
 import sys
 
-import boto3
-
 import ascend_boto3
+import boto3
 from ascend_boto3 import GovernanceDenied
 
 
@@ -17,7 +16,11 @@ def main() -> None:
     if operation == "delete_bucket":
         s3.create_bucket(Bucket=bucket)  # setup, before governance is on
     ascend_boto3.enable_governance(
-        api_key=key, base_url=url, agent_id=agent_id, agent_name="E2E Agent", approval_timeout=90
+        api_key=key,
+        base_url=url,
+        agent_id=agent_id,
+        agent_name="E2E Agent",
+        approval_timeout=90,
     )
     print(json.dumps({"state": "calling"}), flush=True)
     try:
@@ -27,7 +30,11 @@ def main() -> None:
             s3.list_buckets()
         outcome = {"outcome": "ran"}
     except GovernanceDenied as denied:
-        outcome = {"outcome": "denied", "reason": denied.reason, "action_id": denied.action_id}
+        outcome = {
+            "outcome": "denied",
+            "reason": denied.reason,
+            "action_id": denied.action_id,
+        }
     ascend_boto3.disable_governance()
     names = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
     outcome["bucket_exists"] = bucket in names
