@@ -778,13 +778,26 @@ async fn audit_search_filters_pages_and_exports(backend: Backend) {
     );
 }
 
-async fn live_queue_streams_new_pending_actions(backend: Backend) {
+/// Reads the event stream until `done` holds for what arrived (bounded: 30 s, and 10 s
+/// without a byte).
+async fn read_events<B: AsRef<[u8]>>(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<B>> + Unpin),
+    seen: &mut String,
+    mut done: impl FnMut(&str) -> bool,
+) {
     use futures_util::StreamExt;
-    let server = Server::start(backend).await;
-    let web = Web::sign_in(&server, &server.admin).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && !done(seen) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await;
+        let Ok(Some(Ok(chunk))) = chunk else { break };
+        seen.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+    }
+}
+
+async fn open_events(web: &Web) -> reqwest::Response {
     let resp = web
         .client
-        .get(format!("{}/dashboard/events", server.url))
+        .get(format!("{}/dashboard/events", web.base))
         .header(COOKIE, &web.cookie)
         .send()
         .await
@@ -796,45 +809,59 @@ async fn live_queue_streams_new_pending_actions(backend: Backend) {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let mut body = resp.bytes_stream();
+    resp
+}
+
+async fn live_queue_streams_new_pending_actions(backend: Backend) {
+    let server = Server::start(backend).await;
+    let web = Web::sign_in(&server, &server.admin).await;
+    let mut body = Box::pin(open_events(&web).await.bytes_stream());
     // Another organisation's pending action must not appear.
     let other = server.create_org("gamma");
     let other_agent = server.key(&other, "agent").await;
     let hidden = server.submit(&other_agent, high("gamma-agent", "b")).await;
     let id = pending_action(&server, "live-agent").await;
-    let approver = server.key(&server.admin, "approver").await;
     let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut approved = false;
-    while Instant::now() < deadline {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await;
-        let Ok(Some(Ok(chunk))) = chunk else { break };
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-        if !approved && seen.contains("event: pending") && seen.contains(&id) {
-            assert!(seen.contains("s3.delete_bucket"), "{seen}");
-            assert!(seen.contains(&format!("/approvals/{id}/approve")));
-            let (status, v) = server
-                .post(
-                    &format!("/api/v1/actions/{id}/approve"),
-                    &approver,
-                    json!({}),
-                )
-                .await;
-            assert_eq!(status, StatusCode::OK, "{v}");
-            approved = true;
-        }
-        if approved && seen.contains(&format!("event: decided\ndata: {id}")) {
-            break;
-        }
-    }
-    assert!(approved, "no pending event for {id}: {seen}");
+    read_events(&mut body, &mut seen, |s| {
+        s.contains("event: pending") && s.contains(&id)
+    })
+    .await;
     assert!(
-        seen.contains(&format!("event: decided\ndata: {id}")),
-        "{seen}"
+        seen.contains(&format!("/approvals/{id}/approve")),
+        "no pending card for {id}: {seen}"
     );
+    assert!(seen.contains("s3.delete_bucket"), "{seen}");
+    let approver = server.key(&server.admin, "approver").await;
+    let (status, v) = server
+        .post(
+            &format!("/api/v1/actions/{id}/approve"),
+            &approver,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let decided = format!("event: decided\ndata: {id}");
+    read_events(&mut body, &mut seen, |s| s.contains(&decided)).await;
+    assert!(seen.contains(&decided), "{seen}");
     assert!(
         !seen.contains(hidden["id"].as_str().unwrap()),
         "another organisation's action leaked"
+    );
+}
+
+/// On PostgreSQL a request that waits on one replica appears live on another's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_queue_hears_other_replicas() {
+    let first = Server::start(Backend::Postgres).await;
+    let second = first.replica().await;
+    let web = Web::sign_in(&first, &first.admin).await;
+    let mut body = Box::pin(open_events(&web).await.bytes_stream());
+    let id = pending_action(&second, "replica-agent").await;
+    let mut seen = String::new();
+    read_events(&mut body, &mut seen, |s| s.contains(&id)).await;
+    assert!(
+        seen.contains("event: pending") && seen.contains(&id),
+        "{seen}"
     );
 }
 
