@@ -815,6 +815,8 @@ async fn open_events(web: &Web) -> reqwest::Response {
 async fn live_queue_streams_new_pending_actions(backend: Backend) {
     let server = Server::start(backend).await;
     let web = Web::sign_in(&server, &server.admin).await;
+    // Made before the stream opens (as between a page's render and its connection).
+    let earlier = pending_action(&server, "early-agent").await;
     let mut body = Box::pin(open_events(&web).await.bytes_stream());
     // Another organisation's pending action must not appear.
     let other = server.create_org("gamma");
@@ -831,6 +833,10 @@ async fn live_queue_streams_new_pending_actions(backend: Backend) {
         "no pending card for {id}: {seen}"
     );
     assert!(seen.contains("s3.delete_bucket"), "{seen}");
+    assert!(
+        seen.contains(&format!("/approvals/{earlier}/approve")),
+        "{seen}"
+    );
     let approver = server.key(&server.admin, "approver").await;
     let (status, v) = server
         .post(

@@ -11,7 +11,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::approvals::{Card, PendingView};
@@ -67,14 +67,7 @@ impl Feed {
         if record.status != PENDING {
             return None;
         }
-        let view = PendingView::from(&record);
-        let html = Card {
-            a: &view,
-            csrf: &self.session.csrf,
-        }
-        .render()
-        .ok()?;
-        Some(SseEvent::default().event("pending").id(id).data(html))
+        card_event(&PendingView::from(&record), &self.session.csrf)
     }
 }
 
@@ -83,16 +76,33 @@ pub async fn events(
     headers: HeaderMap,
     session: Session,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let events = state.store.hub.subscribe();
+    // What waits now, subscribed first: a request made between the page's render and this
+    // connection still reaches the page (it skips cards it already shows).
+    let waiting = super::approvals::pending(&state.store, &session.who.org_id)
+        .await
+        .unwrap_or_default();
+    let initial: Vec<Result<SseEvent, Infallible>> = waiting
+        .iter()
+        .rev()
+        .filter_map(|r| card_event(&PendingView::from(r), &session.csrf).map(Ok))
+        .collect();
     let feed = Feed {
-        events: state.store.hub.subscribe(),
+        events,
         shutdown: state.shutdown.clone(),
         state,
         headers,
         session,
     };
-    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+    let live = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
         Some((Ok(event), feed))
     });
+    let stream = futures_util::stream::iter(initial).chain(live);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn card_event(view: &PendingView, csrf: &str) -> Option<SseEvent> {
+    let html = Card { a: view, csrf }.render().ok()?;
+    Some(SseEvent::default().event("pending").id(&view.id).data(html))
 }
