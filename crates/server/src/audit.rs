@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 use crate::util::{canonical, sha256_hex};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -122,18 +122,74 @@ impl Row {
     }
 }
 
-/// Filters of an export.
+/// Filters of an export or a dashboard search; empty strings match everything.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub agent_id: String,
     pub decision: String,
     pub since: String,
     pub until: String,
+    /// The AWS service: events whose `operation` starts with `<service>.`.
+    pub service: String,
+    /// `low` … `critical`.
+    pub risk_level: String,
 }
 
 pub const PAGE: i64 = 500;
 
-/// One page of events after `after_seq`, matching `filter`.
+const COLUMNS: &str = "seq, action_id, kind, agent_id, decision, ts, body, prev_hash, hash";
+
+/// The filter's conditions on `$1`…`$8` (org, agent, decision, since, until, service,
+/// risk level). Service and risk are read from the hashed body, so platform decisions
+/// and uploaded local decisions filter alike.
+fn conditions(backend: Backend) -> String {
+    let field = |name: &str| match backend {
+        Backend::Sqlite => format!("json_extract(body, '$.{name}')"),
+        Backend::Postgres => format!("(body::jsonb ->> '{name}')"),
+    };
+    format!(
+        "org_id = $1 AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR decision = $3) \
+         AND ($4 = '' OR ts >= $4) AND ($5 = '' OR ts <= $5) \
+         AND ($6 = '' OR {op} LIKE $7 ESCAPE '\\') AND ($8 = '' OR {risk} = $8)",
+        op = field("operation"),
+        risk = field("risk_level"),
+    )
+}
+
+async fn select(
+    store: &Store,
+    org_id: &str,
+    filter: &Filter,
+    tail: &str,
+    seq: i64,
+    limit: i64,
+) -> Result<Vec<Row>, ApiError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE {} {tail}",
+        conditions(store.backend)
+    );
+    // `_` and `%` in a service name must not act as wildcards.
+    let prefix = filter
+        .service
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(org_id)
+        .bind(&filter.agent_id)
+        .bind(&filter.decision)
+        .bind(&filter.since)
+        .bind(&filter.until)
+        .bind(&filter.service)
+        .bind(format!("{prefix}.%"))
+        .bind(&filter.risk_level)
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&store.pool)
+        .await?)
+}
+
+/// One page of events after `after_seq`, matching `filter`, oldest first.
 pub async fn page(
     store: &Store,
     org_id: &str,
@@ -141,22 +197,42 @@ pub async fn page(
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<Row>, ApiError> {
-    Ok(sqlx::query_as(
-        "SELECT seq, action_id, kind, agent_id, decision, ts, body, prev_hash, hash \
-         FROM audit_events WHERE org_id = $1 AND seq > $2 \
-         AND ($3 = '' OR agent_id = $3) AND ($4 = '' OR decision = $4) \
-         AND ($5 = '' OR ts >= $5) AND ($6 = '' OR ts <= $6) \
-         ORDER BY seq LIMIT $7",
-    )
-    .bind(org_id)
-    .bind(after_seq)
-    .bind(&filter.agent_id)
-    .bind(&filter.decision)
-    .bind(&filter.since)
-    .bind(&filter.until)
-    .bind(limit)
-    .fetch_all(&store.pool)
-    .await?)
+    let tail = "AND seq > $9 ORDER BY seq LIMIT $10";
+    select(store, org_id, filter, tail, after_seq, limit).await
+}
+
+/// One page of events before `before_seq` (0: from the newest), newest first.
+pub async fn page_newest(
+    store: &Store,
+    org_id: &str,
+    filter: &Filter,
+    before_seq: i64,
+    limit: i64,
+) -> Result<Vec<Row>, ApiError> {
+    let tail = "AND ($9 = 0 OR seq < $9) ORDER BY seq DESC LIMIT $10";
+    select(store, org_id, filter, tail, before_seq, limit).await
+}
+
+/// The selection as JSON Lines, oldest first, read and sent page by page (the API's
+/// export and the dashboard's).
+pub fn json_lines(store: Store, org_id: String, filter: Filter) -> axum::body::Body {
+    let pages = futures_util::stream::try_unfold(Some(0i64), move |after| {
+        let (store, org, filter) = (store.clone(), org_id.clone(), filter.clone());
+        async move {
+            let Some(after) = after else { return Ok(None) };
+            let rows = page(&store, &org, &filter, after, PAGE)
+                .await
+                .map_err(|e| std::io::Error::other(e.detail))?;
+            let next = (rows.len() as i64 == PAGE).then(|| rows.last().map_or(after, |r| r.seq));
+            let mut chunk = Vec::with_capacity(rows.len() * 400);
+            for row in &rows {
+                serde_json::to_writer(&mut chunk, &row.line()).map_err(std::io::Error::other)?;
+                chunk.push(b'\n');
+            }
+            Ok::<_, std::io::Error>(Some((axum::body::Bytes::from(chunk), next)))
+        }
+    });
+    axum::body::Body::from_stream(pages)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

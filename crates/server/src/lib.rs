@@ -2,7 +2,8 @@
 //!
 //! Owns the HTTP API (Actions API v1 and the rest of DESIGN.md §6), storage on SQLite or
 //! PostgreSQL (sqlx, migrations in `migrations/`), approvals and their grants, the audit
-//! hash chain, the agent registry and kill switch, API keys and organisations, webhooks.
+//! hash chain, the agent registry and kill switch, API keys and organisations, webhooks,
+//! and the approvers' dashboard (server-rendered pages at `/`).
 //!
 //! Must not touch: how a call is decided (that is `ascend_core::decide`, re-run here on
 //! every submit), anything client-side (`ascend-client`), argument parsing (`crates/cli`).
@@ -12,6 +13,7 @@ mod actions;
 mod audit;
 mod auth;
 mod config;
+mod dashboard;
 mod error;
 mod extract;
 mod org;

@@ -16,6 +16,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::org::OrgContext;
 use crate::routes::AppState;
+use crate::store::{Event, Store};
 use crate::util::{fingerprint, in_secs, is_action_id, new_id, now};
 
 /// Both body shapes: ours (`service`, `operation`, `parameters`) and the ASCEND SDK's
@@ -295,6 +296,14 @@ fn record(
     }
 }
 
+/// What the dashboard's live queue listens for.
+fn pending_event(r: &ActionRecord) -> Event {
+    Event::Pending {
+        org: r.org_id.clone(),
+        id: r.id.clone(),
+    }
+}
+
 /// Actions at or above this score raise an alert.
 pub const ALERT_SCORE: u8 = 70;
 
@@ -330,14 +339,24 @@ pub async fn submit(
         verdict: decision.verdict,
         requested_id: req.client_action_id.filter(|id| is_action_id(id)),
     };
+    let backend = state.store.backend;
     let record = state
         .store
-        .write(move |conn| Box::pin(store_new(conn, new)))
+        .write(move |conn| {
+            Box::pin(async move {
+                let record = store_new(conn, new).await?;
+                if record.status == PENDING {
+                    Store::notify_in_tx(backend, conn, &pending_event(&record)).await?;
+                }
+                Ok(record)
+            })
+        })
         .await?;
     count_decision(&record, decision.risk_level);
     crate::webhooks::wake();
     if record.status == PENDING {
         state.new_pending.notify_one();
+        state.store.publish(pending_event(&record));
     }
     Ok(record)
 }

@@ -25,17 +25,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct AgentRow {
-    agent_id: String,
-    name: String,
-    first_seen: String,
-    last_seen: String,
-    blocked: i64,
-    blocked_reason: Option<String>,
-    blocked_at: Option<String>,
-    blocked_by: Option<String>,
-    approved_count: i64,
-    denied_count: i64,
-    pending_count: i64,
+    pub agent_id: String,
+    pub name: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub blocked: i64,
+    pub blocked_reason: Option<String>,
+    pub blocked_at: Option<String>,
+    pub blocked_by: Option<String>,
+    pub approved_count: i64,
+    pub denied_count: i64,
+    pub pending_count: i64,
 }
 
 impl AgentRow {
@@ -64,16 +64,21 @@ pub async fn find(store: &Store, org: &str, agent: &str) -> Result<Option<AgentR
     .await?)
 }
 
+/// Every agent of the organisation, most recently seen first (also the dashboard's list).
+pub async fn list_rows(store: &Store, org: &str) -> Result<Vec<AgentRow>, ApiError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM agents WHERE org_id = $1 ORDER BY last_seen DESC, agent_id"
+    )))
+    .bind(org)
+    .fetch_all(&store.pool)
+    .await?)
+}
+
 /// Every agent of the organisation, most recently seen first.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", responses((status = 200, description = "`{agents}`")))]
 async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Value>> {
     who.require(&[Role::Admin, Role::Approver])?;
-    let rows: Vec<AgentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM agents WHERE org_id = $1 ORDER BY last_seen DESC, agent_id"
-    )))
-    .bind(&who.org_id)
-    .fetch_all(&state.store.pool)
-    .await?;
+    let rows = list_rows(&state.store, &who.org_id).await?;
     let agents: Vec<Value> = rows.iter().map(AgentRow::view).collect();
     Ok(Json(json!({"agents": agents, "total": agents.len()})))
 }
@@ -97,12 +102,17 @@ struct BlockBody {
     reason: Option<String>,
 }
 
-async fn set_block(
+/// Sets (`Some(reason)`) or lifts (`None`) the kill switch; the API and the dashboard
+/// both come through here.
+pub async fn set_block(
     state: &AppState,
     who: &Principal,
     agent_id: String,
     block: Option<String>,
 ) -> ApiResult<()> {
+    if agent_id.len() > 200 {
+        return Err(ApiError::invalid("agent_id holds at most 200 characters"));
+    }
     let (org, actor, backend) = (who.org_id.clone(), who.actor(), state.store.backend);
     state.store.write(move |conn| Box::pin(async move {
         let ts = now();
@@ -139,9 +149,6 @@ async fn block(
     JsonBody(body): JsonBody<BlockBody>,
 ) -> ApiResult<Json<Value>> {
     who.require(&[Role::Admin])?;
-    if agent_id.len() > 200 {
-        return Err(ApiError::invalid("agent_id holds at most 200 characters"));
-    }
     set_block(
         &state,
         &who,

@@ -1,7 +1,6 @@
 //! `/api/v1/audit`: upload of locally decided calls, export as JSON Lines, verification.
 
 use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
@@ -10,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit::{self, Filter, PAGE, Verification};
+use crate::audit::{self, Filter, Verification};
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
@@ -73,6 +72,7 @@ fn filter(q: ExportQuery) -> Result<Filter, ApiError> {
         decision,
         since: time_filter("since", q.since)?,
         until: time_filter("until", q.until)?,
+        ..Filter::default()
     })
 }
 
@@ -86,24 +86,8 @@ async fn export(
 ) -> ApiResult<Response> {
     who.require(&[Role::Admin, Role::Approver])?;
     let filter = filter(q)?;
-    let org = who.org_id.clone();
-    let pages = futures_util::stream::try_unfold(Some(0i64), move |after| {
-        let (state, org, filter) = (state.clone(), org.clone(), filter.clone());
-        async move {
-            let Some(after) = after else { return Ok(None) };
-            let rows = audit::page(&state.store, &org, &filter, after, PAGE)
-                .await
-                .map_err(|e| std::io::Error::other(e.detail))?;
-            let next = (rows.len() as i64 == PAGE).then(|| rows.last().map_or(after, |r| r.seq));
-            let mut chunk = Vec::with_capacity(rows.len() * 400);
-            for row in &rows {
-                serde_json::to_writer(&mut chunk, &row.line()).map_err(std::io::Error::other)?;
-                chunk.push(b'\n');
-            }
-            Ok::<_, std::io::Error>(Some((Bytes::from(chunk), next)))
-        }
-    });
-    let mut response = Body::from_stream(pages).into_response();
+    let mut response =
+        audit::json_lines(state.store.clone(), who.org_id.clone(), filter).into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/x-ndjson"),

@@ -2,13 +2,13 @@
 //! request passes (body limit, metrics, trace).
 
 mod actions;
-mod agents;
+pub(crate) mod agents;
 mod audit;
 mod bundle;
 mod compat;
 mod health;
 mod keys;
-mod policies;
+pub(crate) mod policies;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -115,6 +115,7 @@ pub fn app(state: AppState) -> Router {
     let api = Arc::new(api);
     router
         .merge(compat::router())
+        .merge(crate::dashboard::router())
         .route(
             "/openapi.json",
             axum::routing::get(move || {

@@ -80,35 +80,31 @@ fn policy_text(content_type: &str, bytes: &[u8]) -> Result<String, ApiError> {
     Ok(text.to_string())
 }
 
-/// Replace the policies with Cedar text (`text/plain`); 422 lists every error.
-#[utoipa::path(put, path = "/api/v1/policies", tag = "policies",
-    request_body(content = String, content_type = "text/plain"),
-    responses((status = 200, description = "stored"), (status = 422, description = "validation errors with line and column")))]
-async fn put_policies(
-    State(state): State<AppState>,
-    who: Principal,
-    req: Request,
-) -> ApiResult<Json<Value>> {
+/// Cedar text as an engine; 422 `POLICY_INVALID` with every error's line and column
+/// (in `errors`). Empty text is the empty set.
+pub fn compile(text: &str) -> Result<PolicyEngine, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(PolicyEngine::empty());
+    }
+    PolicyEngine::compile(text).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "POLICY_INVALID",
+            e.to_string(),
+        )
+        .with_extra(json!({"errors": e.diagnostics}))
+    })
+}
+
+/// Validates and stores the organisation's policies (the API's PUT and the dashboard's
+/// save); returns the new version and the policy ids.
+pub async fn save(
+    state: &AppState,
+    who: &Principal,
+    text: String,
+) -> Result<(i64, Vec<String>), ApiError> {
     who.require(&[Role::Admin])?;
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let text = policy_text(&content_type, &body_bytes(req, &()).await?)?;
-    let engine = if text.trim().is_empty() {
-        PolicyEngine::empty()
-    } else {
-        PolicyEngine::compile(&text).map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "POLICY_INVALID",
-                e.to_string(),
-            )
-            .with_extra(json!({"errors": e.diagnostics}))
-        })?
-    };
+    let engine = compile(&text)?;
     let ids: Vec<String> = engine.policies().iter().map(|p| p.id.clone()).collect();
     let (org, backend) = (who.org_id.clone(), state.store.backend);
     let version = state
@@ -133,21 +129,42 @@ async fn put_policies(
     state.store.publish(Event::Bundle {
         org: who.org_id.clone(),
     });
+    Ok((version, ids))
+}
+
+/// Replace the policies with Cedar text (`text/plain`); 422 lists every error.
+#[utoipa::path(put, path = "/api/v1/policies", tag = "policies",
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 200, description = "stored"), (status = 422, description = "validation errors with line and column")))]
+async fn put_policies(
+    State(state): State<AppState>,
+    who: Principal,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    who.require(&[Role::Admin])?;
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = policy_text(&content_type, &body_bytes(req, &()).await?)?;
+    let (version, ids) = save(&state, &who, text).await?;
     Ok(Json(
         json!({"ok": true, "version": version, "policy_ids": ids}),
     ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-struct TestBody {
+pub struct TestBody {
     /// Any spelling: `s3.delete_bucket`, `s3:DeleteBucket`.
-    action_type: String,
+    pub action_type: String,
     #[schema(value_type = Option<Object>)]
-    parameters: Option<Value>,
-    agent_id: Option<String>,
-    region: Option<String>,
+    pub parameters: Option<Value>,
+    pub agent_id: Option<String>,
+    pub region: Option<String>,
     /// Cedar text to test instead of the stored policies.
-    policies: Option<String>,
+    pub policies: Option<String>,
 }
 
 /// Decide a sample call against the stored (or given) policies; nothing is stored.
@@ -158,6 +175,12 @@ async fn test_policies(
     who: Principal,
     JsonBody(body): JsonBody<TestBody>,
 ) -> ApiResult<Json<Value>> {
+    Ok(Json(test_call(&state, &who, body).await?))
+}
+
+/// Decides a sample call without storing anything (the API and the dashboard's "test a
+/// call").
+pub async fn test_call(state: &AppState, who: &Principal, body: TestBody) -> ApiResult<Value> {
     who.require(&[Role::Admin, Role::Approver])?;
     let name =
         OperationName::parse(&body.action_type).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -167,14 +190,7 @@ async fn test_policies(
     }
     let org = state.policies.context(&state.store, &who.org_id).await?;
     let engine = match body.policies {
-        Some(text) => std::sync::Arc::new(PolicyEngine::compile(&text).map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "POLICY_INVALID",
-                e.to_string(),
-            )
-            .with_extra(json!({"errors": e.diagnostics}))
-        })?),
+        Some(text) => std::sync::Arc::new(compile(&text)?),
         None => org.engine,
     };
     let settings = Settings {
@@ -191,8 +207,8 @@ async fn test_policies(
         region: &region,
     };
     let d = decide(&call, &settings, &engine, None);
-    Ok(Json(
+    Ok(
         json!({"operation": name.to_string(), "verdict": d.verdict, "risk_score": d.risk_score,
         "risk_level": d.risk_level.as_str(), "reason": d.reason, "reasons": d.reasons, "policy_ids": d.policy_ids}),
-    ))
+    )
 }

@@ -12,6 +12,8 @@ pub enum Event {
     Action { org: String, id: String },
     /// The organisation's policies or settings, or an agent's block state, changed.
     Bundle { org: String },
+    /// A new action waits for a person (the dashboard's live queue).
+    Pending { org: String, id: String },
 }
 
 impl Event {
@@ -19,6 +21,7 @@ impl Event {
         match self {
             Event::Action { org, id } => format!("a|{org}|{id}"),
             Event::Bundle { org } => format!("b|{org}"),
+            Event::Pending { org, id } => format!("p|{org}|{id}"),
         }
     }
 
@@ -30,6 +33,10 @@ impl Event {
                 id: id.into(),
             }),
             ("b", org, None) => Some(Event::Bundle { org: org.into() }),
+            ("p", org, Some(id)) => Some(Event::Pending {
+                org: org.into(),
+                id: id.into(),
+            }),
             _ => None,
         }
     }
@@ -98,6 +105,10 @@ mod tests {
             },
             Event::Bundle {
                 org: "org_2".into(),
+            },
+            Event::Pending {
+                org: "org_3".into(),
+                id: "act_3".into(),
             },
         ] {
             assert_eq!(Event::decode(&e.encode()), Some(e));
