@@ -126,7 +126,7 @@ struct Parser<'a> {
     partial: Option<Map<String, Value>>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn ws(&mut self) {
         while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
             self.i += 1;
@@ -147,7 +147,8 @@ impl Parser<'_> {
         }
     }
 
-    fn ident(&mut self) -> &str {
+    /// Borrows from the input, not from the parser: no allocation per name.
+    fn ident(&mut self) -> &'a str {
         self.ws();
         let start = self.i;
         while self.i < self.s.len()
@@ -158,7 +159,8 @@ impl Parser<'_> {
         {
             self.i += 1;
         }
-        std::str::from_utf8(&self.s[start..self.i]).unwrap_or("")
+        let s: &'a [u8] = self.s;
+        std::str::from_utf8(&s[start..self.i]).unwrap_or("")
     }
 
     fn value(&mut self) -> Option<Value> {
@@ -310,9 +312,8 @@ impl Parser<'_> {
     }
 
     fn named(&mut self) -> Option<Value> {
-        let name = self.ident().to_string();
-        let name = name.rsplit("::").next().unwrap_or("").to_string();
-        match name.as_str() {
+        let name = self.ident().rsplit("::").next().unwrap_or("");
+        match name {
             "None" => return Some(Value::Null),
             "true" => return Some(Value::Bool(true)),
             "false" => return Some(Value::Bool(false)),
@@ -337,7 +338,7 @@ impl Parser<'_> {
                 if let Some(hex_len) = hex_len {
                     return Some(Value::String(format!("<{} bytes>", hex_len / 2)));
                 }
-                Some(match name.as_str() {
+                Some(match name {
                     // Streams and blobs are described, not copied.
                     "ByteStream" | "SdkBody" => Value::String(format!("<{name}>")),
                     "DateTime" => date_time(&value).unwrap_or(value),
@@ -353,7 +354,7 @@ impl Parser<'_> {
                     Value::Array(items)
                 })
             }
-            _ => Some(Value::String(kebab(&name))),
+            _ => Some(Value::String(kebab(name))),
         }
     }
 
@@ -370,7 +371,7 @@ impl Parser<'_> {
                 self.i += 2;
                 continue;
             }
-            let field = self.ident().to_string();
+            let field = self.ident();
             if field.is_empty() || !self.eat(b':') {
                 return self.give_up(outermost, map);
             }
@@ -378,7 +379,7 @@ impl Parser<'_> {
                 return self.give_up(outermost, map);
             };
             if !value.is_null() {
-                map.insert(pascal(&field), value);
+                map.insert(pascal(field), value);
             }
             if !self.eat(b',') {
                 if self.eat(b'}') {
