@@ -14,6 +14,8 @@ mod auth;
 mod config;
 mod error;
 mod extract;
+mod inprocess;
+mod limits;
 mod org;
 mod routes;
 mod serve;
@@ -23,6 +25,7 @@ mod util;
 
 pub use config::{BODY_LIMIT, ServerConfig};
 pub use error::ApiError;
+pub use inprocess::in_process_app;
 pub use routes::{AppState, app};
 pub use serve::{ServeError, create_organisation, serve, shutdown_signal};
 pub use store::{Backend, BootstrapKey, Store, StoreConfig, StoreError};
