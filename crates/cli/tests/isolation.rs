@@ -543,4 +543,28 @@ async fn revoked_key_refused_on_the_next_request(b: Backend) {
         StatusCode::OK,
         "the revoking admin's own key still works: {v}"
     );
+    // A key cannot revoke itself (schemathesis found the admin locking itself out).
+    let (_, listed) = s.get("/api/v1/keys", &s.admin).await;
+    let own = listed["keys"][0]["id"].as_str().unwrap().to_string();
+    let (st, v) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/keys/{own}"),
+            &s.admin,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (st, &v["error_code"]),
+        (StatusCode::CONFLICT, &json!("CONFLICT")),
+        "{v}"
+    );
+    assert!(
+        v["detail"].as_str().unwrap().contains("another admin key"),
+        "{v}"
+    );
+    let (_, after) = s.get("/api/v1/keys", &s.admin).await;
+    assert_eq!(after["keys"][0]["revoked"], false, "{after}");
+    let (st, _) = s.get("/api/v1/bundle", &s.admin).await;
+    assert_eq!(st, StatusCode::OK);
 }

@@ -9,6 +9,7 @@ mod compat;
 mod health;
 mod keys;
 mod policies;
+mod spec;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -111,6 +112,9 @@ pub fn app(state: AppState) -> Router {
         .merge(bundle::router())
         .merge(health::router())
         .split_for_parts();
+    // After the merge: the routes' operations exist only now.
+    let mut api = api;
+    utoipa::Modify::modify(&spec::ErrorResponses, &mut api);
     let api = Arc::new(api);
     router
         .merge(compat::router())
