@@ -51,6 +51,8 @@ done
 curl -fsS "$url/healthz" >/dev/null || { echo "schemathesis: server not ready" >&2; cat "$work/serve.log" >&2; exit 1; }
 
 set +e
+# From the temp dir: schemathesis keeps its example cache in ./.schemathesis.
+cd "$work"
 "$venv/bin/schemathesis" run "$url/openapi.json" \
   --header "X-API-Key: $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
