@@ -32,7 +32,8 @@ passed=0; failed=0
 for t in "${targets[@]}"; do
   mkdir -p "$work/$t" "artifacts/$t"
   echo "==> fuzz $t (${seconds}s)"
-  if cargo fuzz run -s none -O --debug-assertions "$t" "$work/$t" "seeds/$t" -- \
+  # TMPDIR: submit_body keeps its SQLite store there; removed with the rest.
+  if TMPDIR="$work" cargo fuzz run -s none -O --debug-assertions "$t" "$work/$t" "seeds/$t" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -timeout=10 \
       -print_final_stats=1 2>"$work/$t.log"; then
     passed=$((passed + 1))

@@ -49,12 +49,12 @@ fn plant(v: &mut Value, seed: u8, depth: usize) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if data.windows(PLANTED.len()).any(|w| w == PLANTED.as_bytes()) {
-        return; // the input itself holds the marker: nothing to tell apart
-    }
     let seed = data.first().copied().unwrap_or(0);
     let inner = serde_json::from_slice::<Value>(data)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(data).into_owned()));
+    if inner.to_string().contains(PLANTED) {
+        return; // the input itself holds the marker (maybe \u-escaped): nothing to tell apart
+    }
     let mut params = json!({"fuzz": inner, "Note": format!("owkai_agent_{PLANTED}")});
     plant(&mut params, seed, 0);
     assert!(is_secret_name(&spelling(seed)), "{} is not secret", spelling(seed));
