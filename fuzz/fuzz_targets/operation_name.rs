@@ -11,13 +11,18 @@ fuzz_target!(|data: &[u8]| {
     match OperationName::parse(&text) {
         Ok(name) => {
             assert!(!name.service.is_empty() && !name.operation.is_empty());
-            let again = OperationName::parse(&name.to_string()).expect("a name's own display parses");
+            let again =
+                OperationName::parse(&name.to_string()).expect("a name's own display parses");
             assert_eq!(again, name, "parsing is not canonical for {text:?}");
             let action = name.cedar_action();
             if let Some(info) = name.info() {
                 assert_eq!(OperationName::from_info(info), name);
-                let via_cedar = OperationName::parse(&action).expect("a catalog cedar action parses");
-                assert!(via_cedar.info().is_some(), "{action} lost its catalog entry");
+                let via_cedar =
+                    OperationName::parse(&action).expect("a catalog cedar action parses");
+                assert!(
+                    via_cedar.info().is_some(),
+                    "{action} lost its catalog entry"
+                );
             }
         }
         Err(e) => assert_eq!(e.input, text.as_ref()),

@@ -20,9 +20,19 @@ fuzz_target!(|data: &[u8]| {
         Ok(engine) => {
             assert!(PolicyEngine::compile(engine.source()).is_ok());
             let params = json!({"Bucket": "prod-logs", "Key": "a/b", "UserName": "x"});
-            for spelled in ["s3.delete_bucket", "iam.create_user", "s3.get_object", "custom.thing"] {
+            for spelled in [
+                "s3.delete_bucket",
+                "iam.create_user",
+                "s3.get_object",
+                "custom.thing",
+            ] {
                 let name = OperationName::parse(spelled).expect("a valid name");
-                let call = Call { agent_id: "fuzz", name: &name, params: &params, region: "us-east-1" };
+                let call = Call {
+                    agent_id: "fuzz",
+                    name: &name,
+                    params: &params,
+                    region: "us-east-1",
+                };
                 let d = decide(&call, &Settings::default(), &engine, None);
                 assert!(d.risk_score <= 100);
             }

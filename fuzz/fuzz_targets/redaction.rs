@@ -10,8 +10,17 @@ use serde_json::{Value, json};
 
 const PLANTED: &str = "PLANTED-9c1e-do-not-store";
 const NAMES: &[&str] = &[
-    "SecretAccessKey", "Password", "SessionToken", "PrivateKey", "SecretString",
-    "MasterUserPassword", "ClientSecret", "KeyMaterial", "Body", "Credentials", "apiKey",
+    "SecretAccessKey",
+    "Password",
+    "SessionToken",
+    "PrivateKey",
+    "SecretString",
+    "MasterUserPassword",
+    "ClientSecret",
+    "KeyMaterial",
+    "Body",
+    "Credentials",
+    "apiKey",
 ];
 
 /// A secret-bearing name spelled per the seed: case flipped, `_` or `-` between words.
@@ -26,7 +35,11 @@ fn spelling(seed: u8) -> String {
                 _ => {}
             }
         }
-        out.push(if seed & 0x10 != 0 { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
+        out.push(if seed & 0x10 != 0 {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
     }
     out
 }
@@ -57,7 +70,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut params = json!({"fuzz": inner, "Note": format!("owkai_agent_{PLANTED}")});
     plant(&mut params, seed, 0);
-    assert!(is_secret_name(&spelling(seed)), "{} is not secret", spelling(seed));
+    assert!(
+        is_secret_name(&spelling(seed)),
+        "{} is not secret",
+        spelling(seed)
+    );
     let out = redact(&params);
     let text = out.to_string();
     assert!(!text.contains(PLANTED), "a planted secret survived: {text}");
