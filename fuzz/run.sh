@@ -14,12 +14,12 @@ cd "$here"
 version=0.13.1
 seconds="${FUZZ_SECONDS:-20}"
 targets=(policy operation_name redaction submit_body)
-export RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$here/target}/fuzz}"
-
 if [[ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $version" ]]; then
   cargo install cargo-fuzz --locked --version "$version" || exit 1
 fi
+export RUSTC_BOOTSTRAP=1
+# Instrumented builds cannot share the normal build's artifacts: their own directory.
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$here/target}/fuzz}"
 if ! cargo fuzz build -s none -O --debug-assertions; then
   echo "fuzz: build failed"
   echo "fuzz: 0 passed, ${#targets[@]} failed"
