@@ -16,6 +16,8 @@ mod config;
 mod dashboard;
 mod error;
 mod extract;
+mod inprocess;
+mod limits;
 mod org;
 mod routes;
 mod serve;
@@ -26,6 +28,7 @@ mod webhooks;
 
 pub use config::{BODY_LIMIT, ServerConfig};
 pub use error::ApiError;
+pub use inprocess::in_process_app;
 pub use routes::{AppState, app};
 pub use serve::{ServeError, create_organisation, serve, shutdown_signal};
 pub use store::{Backend, BootstrapKey, Store, StoreConfig, StoreError};

@@ -10,6 +10,7 @@ use crate::actions::{APPROVED, AgentCount, DENIED, PENDING};
 use crate::audit::{self, Entry};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::limits::{check_name_length, check_parameter_count};
 use crate::routes::AppState;
 use crate::util::{now, parse_ts};
 
@@ -72,6 +73,22 @@ fn check(e: &UploadEvent) -> Result<(), ApiError> {
         .is_some_and(|p| !p.is_object() && !p.is_null())
     {
         return bad("parameters must be an object");
+    }
+    for (field, value) in [("parameters", &e.parameters), ("outcome", &e.outcome)] {
+        if let Some(v) = value {
+            check_parameter_count(field, v).map_err(|err| {
+                ApiError::invalid(format!("event {}: {}", e.action_id, err.detail))
+            })?;
+        }
+    }
+    for (field, value) in [
+        ("service", &e.service),
+        ("operation", &e.operation),
+        ("action_type", &e.action_type),
+        ("region", &e.region),
+    ] {
+        check_name_length(field, value.as_deref())
+            .map_err(|err| ApiError::invalid(format!("event {}: {}", e.action_id, err.detail)))?;
     }
     Ok(())
 }

@@ -109,6 +109,7 @@ pub struct Server {
     child: Option<Child>,
     log: PathBuf,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
     _db: Option<PgDb>,
     _dir: tempfile::TempDir,
 }
@@ -119,6 +120,11 @@ impl Server {
     }
 
     pub async fn start_with(backend: Backend, extra: &[&str]) -> Server {
+        Self::start_with_env(backend, extra, &[]).await
+    }
+
+    /// Starts with extra environment variables for the server process (e.g. `ASCEND_LOG`).
+    pub async fn start_with_env(backend: Backend, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = match backend {
             Backend::Postgres => Some(PgDb::create().await),
@@ -135,6 +141,10 @@ impl Server {
             child: None,
             log: dir.path().join("serve.log"),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _db: db,
             _dir: dir,
         };
@@ -155,6 +165,7 @@ impl Server {
             child: None,
             log: dir.path().join("serve.log"),
             extra: self.extra.clone(),
+            env: self.env.clone(),
             _db: None,
             _dir: dir,
         };
@@ -182,6 +193,7 @@ impl Server {
             .env_remove("ASCEND_DATABASE_URL")
             .env_remove("ASCEND_LISTEN")
             .env_remove("ASCEND_DATA_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
@@ -210,6 +222,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("ascend serve not ready in 30 s:\n{}", self.log_tail());
+    }
+
+    /// Everything the server process wrote to stdout and stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn log_tail(&self) -> String {

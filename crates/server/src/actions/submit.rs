@@ -14,6 +14,7 @@ use super::{APPROVED, ActionRecord, DENIED, PENDING};
 use crate::audit::{self, Entry};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::limits::{check_name_length, check_parameter_count};
 use crate::org::OrgContext;
 use crate::routes::AppState;
 use crate::store::{Event, Store};
@@ -170,6 +171,31 @@ fn validate_ids(agent_id: &str, agent_name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Bounds on what the body holds, checked before anything reads it further.
+fn check_sizes(req: &SubmitRequest) -> Result<(), ApiError> {
+    for (field, value) in [
+        ("parameters", &req.parameters),
+        ("action_details", &req.action_details),
+        ("context", &req.context),
+    ] {
+        if let Some(v) = value {
+            check_parameter_count(field, v)?;
+        }
+    }
+    for (field, value) in [
+        ("action_type", &req.action_type),
+        ("service", &req.service),
+        ("operation", &req.operation),
+        ("resource", &req.resource),
+        ("resource_id", &req.resource_id),
+        ("tool_name", &req.tool_name),
+        ("region", &req.region),
+    ] {
+        check_name_length(field, value.as_deref())?;
+    }
+    Ok(())
+}
+
 /// The call a submit names, read from either body shape.
 struct Parsed {
     target: Target,
@@ -180,6 +206,7 @@ struct Parsed {
 }
 
 fn parse(req: &SubmitRequest) -> Result<Parsed, ApiError> {
+    check_sizes(req)?;
     let target = target(req)?;
     let params = parameters(req)?;
     let agent_id = nonempty(&req.agent_id).unwrap_or("unknown").to_string();

@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Submit a call for a decision. A decision is never an HTTP error: denials are 200.
 #[utoipa::path(post, path = "/api/v1/actions/submit", tag = "actions",
-    request_body = SubmitRequest, responses((status = 200, description = "the decision")))]
+    request_body = SubmitRequest, responses((status = 200, description = "the decision", body = crate::routes::spec::Decision)))]
 async fn submit(
     State(state): State<AppState>,
     who: Principal,
@@ -132,7 +132,7 @@ struct WaitQuery {
 
 /// The decision; with `?wait=N` answers when it is recorded (or after N seconds).
 #[utoipa::path(get, path = "/api/v1/actions/{id}/status", tag = "actions", params(WaitQuery),
-    responses((status = 200, description = "the decision")))]
+    responses((status = 200, description = "the decision", body = crate::routes::spec::Decision)))]
 async fn status(
     State(state): State<AppState>,
     who: Principal,
@@ -218,7 +218,7 @@ struct ResultBody {
 
 /// The agent reports how the call went.
 #[utoipa::path(post, path = "/api/v1/actions/{id}/result", tag = "actions",
-    request_body = ResultBody, responses((status = 200, description = "`{ok: true}`")))]
+    request_body = ResultBody, responses((status = 200, description = "`{ok: true}`", body = crate::routes::spec::Recorded)))]
 async fn result(
     State(state): State<AppState>,
     who: Principal,

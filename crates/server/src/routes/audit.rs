@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Upload locally decided calls (at most 500); idempotent by `action_id`.
 #[utoipa::path(post, path = "/api/v1/audit/events", tag = "audit", request_body = UploadBatch,
-    responses((status = 200, description = "`{accepted, duplicates}`")))]
+    responses((status = 200, description = "`{accepted, duplicates}`", body = crate::routes::spec::Uploaded)))]
 async fn events(
     State(state): State<AppState>,
     who: Principal,

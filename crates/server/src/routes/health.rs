@@ -18,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Ready: `{"status": "ok"}`.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "`{status: ok}`")))]
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "`{status: ok}`", body = crate::routes::spec::Health)))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }

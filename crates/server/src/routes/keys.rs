@@ -29,7 +29,7 @@ struct CreateKey {
 
 /// Create a key: `{"role": "agent"|"approver"|"admin", "name"}` → 201 with the key.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKey,
-    responses((status = 201, description = "`{id, key, role, name, created_at}`")))]
+    responses((status = 201, description = "`{id, key, role, name, created_at}`", body = crate::routes::spec::CreatedKey)))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -60,7 +60,7 @@ async fn create(
 }
 
 /// The organisation's keys (never the keys themselves).
-#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", responses((status = 200, description = "`{keys}`")))]
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", responses((status = 200, description = "`{keys}`", body = crate::routes::spec::KeyList)))]
 async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Value>> {
     who.require(&[Role::Admin])?;
     let rows: Vec<(String, String, String, String, String, Option<String>)> = sqlx::query_as(
@@ -79,13 +79,20 @@ async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<V
 }
 
 /// Revoke a key; it stops working at once.
-#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", responses((status = 200, description = "`{id, revoked}`"), (status = 404, description = "no such key")))]
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", responses((status = 200, description = "`{id, revoked}`", body = crate::routes::spec::Revoked), (status = 404, description = "no such key"), (status = 409, description = "the key revokes itself", body = crate::routes::spec::ErrorBody)))]
 async fn revoke(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     who.require(&[Role::Admin])?;
+    // Revoking the key that asks would lock its holder out mid-request (and, for the
+    // only admin key, the whole organisation): revoke it with another admin key.
+    if id == who.key_id {
+        return Err(ApiError::conflict(
+            "a key cannot revoke itself; revoke it with another admin key",
+        ));
+    }
     let (org, key_id) = (who.org_id.clone(), id.clone());
     let found = state.store.write(move |conn| Box::pin(async move {
         let done = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND org_id = $3")

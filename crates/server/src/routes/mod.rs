@@ -9,6 +9,7 @@ mod compat;
 mod health;
 mod keys;
 pub(crate) mod policies;
+mod spec;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -112,6 +113,9 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(crate::webhooks::router())
         .split_for_parts();
+    // After the merge: the routes' operations exist only now.
+    let mut api = api;
+    utoipa::Modify::modify(&spec::ErrorResponses, &mut api);
     let api = Arc::new(api);
     router
         .merge(compat::router())
