@@ -109,6 +109,8 @@ pub struct Server {
     child: Option<Child>,
     log: PathBuf,
     extra: Vec<String>,
+    /// Environment of the `ascend serve` process (e.g. `ASCEND_LOG`).
+    pub env: Vec<(String, String)>,
     _db: Option<PgDb>,
     _dir: tempfile::TempDir,
 }
@@ -119,6 +121,11 @@ impl Server {
     }
 
     pub async fn start_with(backend: Backend, extra: &[&str]) -> Server {
+        Self::start_env(backend, extra, &[]).await
+    }
+
+    /// Starts with extra flags and environment variables for `ascend serve`.
+    pub async fn start_env(backend: Backend, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = match backend {
             Backend::Postgres => Some(PgDb::create().await),
@@ -135,6 +142,10 @@ impl Server {
             child: None,
             log: dir.path().join("serve.log"),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _db: db,
             _dir: dir,
         };
@@ -155,6 +166,7 @@ impl Server {
             child: None,
             log: dir.path().join("serve.log"),
             extra: self.extra.clone(),
+            env: self.env.clone(),
             _db: None,
             _dir: dir,
         };
@@ -164,7 +176,20 @@ impl Server {
 
     /// Starts (again) on a new port with the same store.
     pub async fn spawn(&mut self) {
-        let port = free_port();
+        self.spawn_at(free_port()).await;
+    }
+
+    /// This server's port.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .expect("a port")
+    }
+
+    /// Starts (again) on `port` with the same store: clients that know the old address
+    /// find the platform back where it was.
+    pub async fn spawn_at(&mut self, port: u16) {
         self.url = format!("http://127.0.0.1:{port}");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -182,6 +207,7 @@ impl Server {
             .env_remove("ASCEND_DATABASE_URL")
             .env_remove("ASCEND_LISTEN")
             .env_remove("ASCEND_DATA_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
@@ -210,6 +236,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("ascend serve not ready in 30 s:\n{}", self.log_tail());
+    }
+
+    /// Everything the server processes of this store wrote to stdout and stderr.
+    pub fn log_path(&self) -> &Path {
+        &self.log
     }
 
     pub fn log_tail(&self) -> String {
