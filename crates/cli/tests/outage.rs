@@ -56,7 +56,9 @@ fn call(governor: &Governor, i: usize) -> (bool, ascend_client::Ruling) {
             region: "us-east-1",
         }
     };
-    let ruling = governor.check_blocking(request).expect("governed, not bypassed");
+    let ruling = governor
+        .check_blocking(request)
+        .expect("governed, not bypassed");
     (high, ruling)
 }
 
@@ -93,12 +95,8 @@ async fn a_stopped_platform_under_a_running_rust_agent_loses_no_audit_event() {
     let outage = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let agent = {
-        let (governor, seen, outage, stop) = (
-            governor.clone(),
-            seen.clone(),
-            outage.clone(),
-            stop.clone(),
-        );
+        let (governor, seen, outage, stop) =
+            (governor.clone(), seen.clone(), outage.clone(), stop.clone());
         std::thread::spawn(move || {
             let started = Instant::now();
             for i in 0..20_000 {
@@ -174,11 +172,19 @@ async fn a_stopped_platform_under_a_running_rust_agent_loses_no_audit_event() {
         high_away.len()
     );
     for c in &low_away {
-        assert_eq!((c.decided, c.source), (Decided::Approved, Source::Local), "{c:?}");
+        assert_eq!(
+            (c.decided, c.source),
+            (Decided::Approved, Source::Local),
+            "{c:?}"
+        );
     }
     // (`during_outage` is read before a call starts, after the stop returned.)
     for c in &high_away {
-        assert_eq!((c.decided, c.source), (Decided::Denied, Source::FailMode), "{c:?}");
+        assert_eq!(
+            (c.decided, c.source),
+            (Decided::Denied, Source::FailMode),
+            "{c:?}"
+        );
     }
 
     // Memory stayed within its limit while the disk queue took the rest.
@@ -190,7 +196,11 @@ async fn a_stopped_platform_under_a_running_rust_agent_loses_no_audit_event() {
         max_disk > MEMORY_LIMIT as u64 && max_files > MEMORY_LIMIT,
         "the outage should have spilled past the memory limit: on_disk {max_disk}, lines in files {max_files}"
     );
-    assert_eq!((stats.in_memory, stats.on_disk, stats.events_dropped), (0, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.in_memory, stats.on_disk, stats.events_dropped),
+        (0, 0, 0),
+        "{stats:?}"
+    );
     assert_eq!(queued_lines(queue.path()), 0, "queue files left behind");
 
     // Every locally decided call is in the audit log exactly once; every platform-decided
@@ -228,7 +238,12 @@ async fn a_stopped_platform_under_a_running_rust_agent_loses_no_audit_event() {
         lost.len(),
         duplicated.len()
     );
-    assert!(lost.is_empty(), "{} lost: {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     assert!(duplicated.is_empty(), "{duplicated:?}");
     assert_eq!(recorded_local, local, "local events the agent never made");
     assert_eq!(verify(&s).await["valid"], true);

@@ -213,16 +213,33 @@ async fn governor_through_an_outage(s: &mut Server, p: &Plant, report: &mut Vec<
     assert!(s.terminate().is_some());
     let calls = [
         // LOW: decided locally from the bundle, executed.
-        ("sts", "get_caller_identity", json!({"Tag": p.visible(), "SessionToken": p.secret("govtoken")})),
+        (
+            "sts",
+            "get_caller_identity",
+            json!({"Tag": p.visible(), "SessionToken": p.secret("govtoken")}),
+        ),
         // HIGH: the platform is away, denied by fail mode closed.
-        ("secretsmanager", "create_secret", json!({"Name": p.visible(), "SecretString": p.secret("govsecret")})),
-        ("iam", "create_login_profile", json!({"UserName": p.visible(), "Password": p.secret("govpassword")})),
+        (
+            "secretsmanager",
+            "create_secret",
+            json!({"Name": p.visible(), "SecretString": p.secret("govsecret")}),
+        ),
+        (
+            "iam",
+            "create_login_profile",
+            json!({"UserName": p.visible(), "Password": p.secret("govpassword")}),
+        ),
     ];
     let g = governor.clone();
     tokio::task::spawn_blocking(move || {
         for (service, operation, params) in calls {
             let ruling = g
-                .check_blocking(CallRequest { service, operation, params, region: "us-east-1" })
+                .check_blocking(CallRequest {
+                    service,
+                    operation,
+                    params,
+                    region: "us-east-1",
+                })
                 .expect("governed");
             if ruling.executes {
                 g.finish(ruling, CallOutcome::succeeded());
@@ -237,14 +254,21 @@ async fn governor_through_an_outage(s: &mut Server, p: &Plant, report: &mut Vec<
     }
     assert_eq!(governor.stats().on_disk, 3, "{:?}", governor.stats());
     let files = files_under(queue.path());
-    assert!(!files.is_empty(), "no queue file while the platform is away");
+    assert!(
+        !files.is_empty(),
+        "no queue file while the platform is away"
+    );
     let mut queued = Vec::new();
     for f in &files {
         queued.extend(std::fs::read(f).expect("queue file"));
     }
     check(p, "client disk queue", &queued, true, report);
     s.spawn_at(port).await;
-    assert!(governor.flush(Duration::from_secs(30)).await, "{:?}", governor.stats());
+    assert!(
+        governor.flush(Duration::from_secs(30)).await,
+        "{:?}",
+        governor.stats()
+    );
     assert!(governor.close_blocking(Duration::from_secs(5)));
 }
 
@@ -257,15 +281,31 @@ async fn nothing_secret_is_written(backend: Backend) {
     let mut ids = Vec::new();
     for body in submits(&p).into_iter().chain([sdk_submit(&p)]) {
         let v = s.submit(&agent, body).await;
-        check(&p, "submit response", v.to_string().as_bytes(), false, &mut report);
+        check(
+            &p,
+            "submit response",
+            v.to_string().as_bytes(),
+            false,
+            &mut report,
+        );
         ids.push(v["id"].as_str().expect("id").to_string());
     }
     // A person decides the pending ones: the decision is audited too.
     for id in &ids {
         let (_, v) = s
-            .post(&format!("/api/v1/actions/{id}/approve"), &s.admin, json!({"comment": "ok"}))
+            .post(
+                &format!("/api/v1/actions/{id}/approve"),
+                &s.admin,
+                json!({"comment": "ok"}),
+            )
             .await;
-        check(&p, "approve response", v.to_string().as_bytes(), false, &mut report);
+        check(
+            &p,
+            "approve response",
+            v.to_string().as_bytes(),
+            false,
+            &mut report,
+        );
     }
     let (status, v) = s.post("/api/v1/audit/events", &agent, upload(&p)).await;
     assert!(status.is_success(), "{v}");
@@ -280,13 +320,31 @@ async fn nothing_secret_is_written(backend: Backend) {
         .collect();
     check(&p, "GET /api/v1/audit", &export, true, &mut report);
     let (_, list) = s.get("/api/v1/actions?limit=100", &s.admin).await;
-    check(&p, "GET /api/v1/actions", list.to_string().as_bytes(), true, &mut report);
+    check(
+        &p,
+        "GET /api/v1/actions",
+        list.to_string().as_bytes(),
+        true,
+        &mut report,
+    );
     for id in &ids {
         let (_, detail) = s.get(&format!("/api/v1/actions/{id}"), &s.admin).await;
-        check(&p, &format!("GET /api/v1/actions/{id}"), detail.to_string().as_bytes(), false, &mut report);
+        check(
+            &p,
+            &format!("GET /api/v1/actions/{id}"),
+            detail.to_string().as_bytes(),
+            false,
+            &mut report,
+        );
     }
     let (_, agents) = s.get("/api/v1/agents", &s.admin).await;
-    check(&p, "GET /api/v1/agents", agents.to_string().as_bytes(), false, &mut report);
+    check(
+        &p,
+        "GET /api/v1/agents",
+        agents.to_string().as_bytes(),
+        false,
+        &mut report,
+    );
     let metrics = s
         .req(reqwest::Method::GET, "/metrics", &s.admin)
         .send()
@@ -337,7 +395,13 @@ async fn nothing_secret_is_written(backend: Backend) {
         "ASCEND_LOG=debug did not reach the server: {}",
         s.log_tail()
     );
-    check(&p, "server stdout/stderr (ASCEND_LOG=debug)", &log, false, &mut report);
+    check(
+        &p,
+        "server stdout/stderr (ASCEND_LOG=debug)",
+        &log,
+        false,
+        &mut report,
+    );
 
     assert!(report.is_empty(), "{}", report.join("\n"));
     println!(

@@ -95,7 +95,11 @@ async fn one(
                 Some(id) if n % 3 == 0 => {
                     post(format!("/api/v1/actions/{id}/reject"), &approver, json!({}))
                 }
-                Some(id) => post(format!("/api/v1/actions/{id}/approve"), &approver, json!({})),
+                Some(id) => post(
+                    format!("/api/v1/actions/{id}/approve"),
+                    &approver,
+                    json!({}),
+                ),
                 None => client
                     .get(format!("{base}/api/v1/actions?limit=20"))
                     .header("X-API-Key", &approver),
@@ -237,7 +241,10 @@ async fn steady_load_keeps_latency_and_memory_level() {
         "soak: {backend:?}, {rate} req/s offered for {secs} s, {} requests, server pid {pid}",
         total
     );
-    println!("{:>8} {:>10} {:>9} {:>9} {:>9} {:>9}", "t (s)", "RSS (MiB)", "requests", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:>8} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "t (s)", "RSS (MiB)", "requests", "p50 ms", "p99 ms", "max ms"
+    );
     for x in &samples {
         println!(
             "{:>8.0} {:>10.1} {:>9} {:>9.2} {:>9.2} {:>9.2}",
@@ -260,7 +267,10 @@ async fn steady_load_keeps_latency_and_memory_level() {
 
     // Memory: the mean of the last third against the middle third (the first third holds
     // the warm-up: caches and pools filling).
-    let rss: Vec<f64> = samples[1..].iter().map(|x| x.rss_kib as f64 / 1024.0).collect();
+    let rss: Vec<f64> = samples[1..]
+        .iter()
+        .map(|x| x.rss_kib as f64 / 1024.0)
+        .collect();
     assert!(rss.len() >= 6, "too few samples: {}", rss.len());
     let third = rss.len() / 3;
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
@@ -277,7 +287,10 @@ async fn steady_load_keeps_latency_and_memory_level() {
         samples[1..].iter().map(|x| x.p99).fold(0.0, f64::max)
     );
     assert_eq!(errors, 0, "error answers under steady load");
-    assert_eq!(shed, 0, "the server fell behind: {MAX_IN_FLIGHT} requests in flight");
+    assert_eq!(
+        shed, 0,
+        "the server fell behind: {MAX_IN_FLIGHT} requests in flight"
+    );
     assert!(
         last <= middle * (1.0 + RSS_GROWTH_PERCENT / 100.0) + RSS_SLACK_MIB,
         "RSS does not level off: middle third {middle:.1} MiB, last third {last:.1} MiB"

@@ -16,7 +16,11 @@ pub async fn audit_export(s: &Server) -> Vec<Value> {
         .send()
         .await
         .expect("audit export");
-    assert!(resp.status().is_success(), "audit export: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "audit export: {}",
+        resp.status()
+    );
     let text = resp.text().await.expect("audit export body");
     text.lines()
         .map(|l| serde_json::from_str(l).expect("an audit line is JSON"))
@@ -63,5 +67,7 @@ pub async fn verify(s: &Server) -> Value {
 
 /// One line of a figures table: `kind acknowledged lost duplicated`.
 pub fn figure(backend: &str, kind: &str, acked: usize, lost: usize, duplicated: usize) -> String {
-    format!("FIGURE {backend:<10} {kind:<10} acknowledged {acked:>6}  lost {lost:>3}  duplicated {duplicated:>3}")
+    format!(
+        "FIGURE {backend:<10} {kind:<10} acknowledged {acked:>6}  lost {lost:>3}  duplicated {duplicated:>3}"
+    )
 }
