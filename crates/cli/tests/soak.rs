@@ -3,7 +3,8 @@
 //! server's resident memory (`VmRSS` of `/proc/<pid>/status`) and the request latency
 //! (p50/p99/max). Fails on any error answer and on memory that does not level off: the
 //! mean RSS of the last third of the run may exceed the middle third's by at most
-//! `RSS_GROWTH_PERCENT` % (plus `RSS_SLACK_MIB` MiB of noise).
+//! `RSS_GROWTH_PERCENT` % plus `RSS_SLACK_MIB` MiB; and on falling behind (more than
+//! `SHED_PER_MILLE` ‰ of the ticks finding `MAX_IN_FLIGHT` requests in flight).
 //!
 //! The mix per 10 requests: 6 LOW submits (auto-approved), 1 HIGH submit (pending),
 //! 1 approve-or-reject of a pending one, 1 audit upload of 10 events, 1 action list page.
@@ -25,8 +26,14 @@ use std::time::{Duration, Instant};
 use common::{Backend, Server, high, low};
 use serde_json::{Value, json};
 
-const RSS_GROWTH_PERCENT: f64 = 10.0;
-const RSS_SLACK_MIB: f64 = 2.0;
+/// A leak of 1 KiB per request at 200 requests/s adds about 40 MiB between the middle and
+/// the last third of a 10-minute run, far over this bound; a burst of queued requests (the
+/// allocator keeps what it grew to) stays under it.
+const RSS_GROWTH_PERCENT: f64 = 20.0;
+const RSS_SLACK_MIB: f64 = 8.0;
+/// Ticks that may find `MAX_IN_FLIGHT` requests busy, per thousand (a machine shared with
+/// other work stalls now and then; a server that cannot keep the rate sheds far more).
+const SHED_PER_MILLE: u64 = 10;
 /// Requests in flight at most; a tick that finds them all busy is counted as shed.
 const MAX_IN_FLIGHT: usize = 512;
 
