@@ -62,17 +62,18 @@ fn call(governor: &Governor, i: usize) -> (bool, ascend_client::Ruling) {
     (high, ruling)
 }
 
-/// Lines waiting in the client's queue files.
-fn queued_lines(dir: &Path) -> usize {
+/// Lines and bytes waiting in the client's queue files.
+fn queued(dir: &Path) -> (usize, usize) {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
                 .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .map(|text| text.lines().count())
-                .sum()
+                .fold((0, 0), |(lines, bytes), text| {
+                    (lines + text.lines().count(), bytes + text.len())
+                })
         })
-        .unwrap_or(0)
+        .unwrap_or((0, 0))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,13 +133,15 @@ async fn a_stopped_platform_under_a_running_rust_agent_loses_no_audit_event() {
     assert!(s.terminate().is_some(), "ascend serve did not stop");
     let port = s.port();
     outage.store(true, Ordering::Relaxed);
-    let (mut max_memory, mut max_disk, mut max_files) = (0u64, 0u64, 0usize);
+    let (mut max_memory, mut max_disk, mut max_files, mut max_bytes) = (0u64, 0u64, 0usize, 0usize);
     let away = Instant::now();
     while away.elapsed() < OUTAGE {
         let stats: Stats = governor.stats();
         max_memory = max_memory.max(stats.in_memory);
         max_disk = max_disk.max(stats.on_disk);
-        max_files = max_files.max(queued_lines(queue.path()));
+        let (lines, bytes) = queued(queue.path());
+        max_files = max_files.max(lines);
+        max_bytes = max_bytes.max(bytes);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let during: Vec<Seen> = seen
@@ -201,7 +204,7 @@ async fn a_stopped_platform_under_a_running_rust_agent_loses_no_audit_event() {
         (0, 0, 0),
         "{stats:?}"
     );
-    assert_eq!(queued_lines(queue.path()), 0, "queue files left behind");
+    assert_eq!(queued(queue.path()), (0, 0), "queue files left behind");
 
     // Every locally decided call is in the audit log exactly once; every platform-decided
     // one is stored as an action.
@@ -234,9 +237,10 @@ async fn a_stopped_platform_under_a_running_rust_agent_loses_no_audit_event() {
         high_away.len()
     );
     println!(
-        "FIGURE rust-agent local events {local}  uploaded after recovery, lost {}  duplicated {}  max in memory {max_memory} (limit {MEMORY_LIMIT})  max on disk {max_disk}",
+        "FIGURE rust-agent local events {local}  uploaded after recovery, lost {}  duplicated {}  max in memory {max_memory} (limit {MEMORY_LIMIT})  max on disk {max_disk} ({max_bytes} bytes, {} bytes per event)",
         lost.len(),
-        duplicated.len()
+        duplicated.len(),
+        max_bytes / max_files.max(1)
     );
     assert!(
         lost.is_empty(),
