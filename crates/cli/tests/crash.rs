@@ -97,12 +97,12 @@ impl Load {
 }
 
 async fn submitter(load: Arc<Load>, key: String, worker: usize) {
-    for i in 0..5_000 {
+    for i in 0..5_000u32 {
         if !load.running() {
             return;
         }
         let agent = format!("crash-{worker}");
-        let body = if i % 2 == 0 {
+        let body = if i.is_multiple_of(2) {
             high(&agent, &format!("crash-{worker}-{i}"))
         } else {
             low(&agent)
@@ -129,7 +129,7 @@ async fn approver(load: Arc<Load>, key: String, worker: usize) {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
-        let (verb, decided) = if (i + worker) % 3 == 0 {
+        let (verb, decided) = if (i + worker).is_multiple_of(3) {
             ("reject", "denied")
         } else {
             ("approve", "approved")

@@ -39,7 +39,7 @@ struct Seen {
 }
 
 fn call(governor: &Governor, i: usize) -> (bool, ascend_client::Ruling) {
-    let high = i % 4 == 0;
+    let high = i.is_multiple_of(4);
     let bucket = format!("outage-{i}");
     let request = if high {
         CallRequest {

@@ -99,7 +99,7 @@ async fn one(
         7 => {
             let next = tally.pending.lock().unwrap().pop_front();
             match next {
-                Some(id) if n % 3 == 0 => {
+                Some(id) if n.is_multiple_of(3) => {
                     post(format!("/api/v1/actions/{id}/reject"), &approver, json!({}))
                 }
                 Some(id) => post(
