@@ -244,3 +244,93 @@ def test_rejected_key_fails_by_level(platform, client, bucket, logs):
     warnings = logs.messages(logging.WARNING)
     assert WARN_ALLOW_LOW in warnings and WARN_DENY in warnings
     assert bucket_exists(s3, bucket)
+
+
+def test_platform_stopped_for_a_while_under_a_running_agent_thread(
+    platform, agent, client, bucket, metrics, logs
+):
+    """An agent thread keeps calling while the platform is stopped for seconds (not just
+    restarted): LOW calls run (decided locally from the cached bundle), HIGH calls are
+    denied by fail mode closed, every audit event waits on disk (not in memory), and all
+    of them arrive once after the platform is back — none lost, none stored twice."""
+    key, agent_id = agent
+    enable_governance(api_key=key, base_url=platform.url, agent_id=agent_id, approval_timeout=0)
+    s3 = client("s3")
+    s3.list_objects_v2(Bucket=bucket)  # the bundle is in place
+    stop, away = threading.Event(), threading.Event()
+    calls, errors = [], []  # (during the outage, "low"/"high", what happened)
+
+    def agent_loop():
+        for i in range(5000):
+            if stop.is_set():
+                return
+            during = away.is_set()
+            try:
+                if i % 4 == 0:
+                    try:
+                        s3.delete_bucket(Bucket=bucket)
+                        calls.append((during, "high", "executed"))
+                    except GovernanceDenied as denied:
+                        calls.append((during, "high", "pending" if denied.pending else "denied"))
+                else:
+                    s3.list_objects_v2(Bucket=bucket)
+                    calls.append((during, "low", "executed"))
+            except Exception as error:  # anything else fails the test below
+                errors.append(repr(error))
+                return
+            time.sleep(0.005)
+
+    def wait_calls(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while len(calls) < n and time.monotonic() < deadline and not errors:
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=agent_loop, daemon=True)
+    thread.start()
+    wait_calls(20)
+    platform.stop()
+    away.set()
+    samples = []
+    try:
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            stats = ascend_boto3.stats()
+            samples.append((stats["in_memory"], stats["on_disk"]))
+            time.sleep(0.05)
+        away.clear()
+    finally:
+        platform.start()
+    wait_calls(len(calls) + 20)
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive() and not errors, errors
+    assert ascend_boto3.flush(30.0), ascend_boto3.stats()
+
+    during = [c for c in calls if c[0]]
+    low = [c for c in during if c[1] == "low"]
+    high = [c for c in during if c[1] == "high"]
+    assert len(low) >= 30 and high, f"{len(low)} LOW and {len(high)} HIGH calls while away"
+    assert all(c[2] == "executed" for c in low), "LOW runs on the cached bundle"
+    assert all(c[2] == "denied" for c in high), "HIGH is denied by fail mode closed"
+    assert WARN_DENY in logs.messages(logging.WARNING)
+    # While away, events go to disk within an upload tick: memory does not grow with the
+    # outage, the disk queue does.
+    max_memory = max(m for m, _ in samples)
+    max_disk = max(d for _, d in samples)
+    assert max_memory <= 50, samples
+    assert max_disk >= len(during) // 2, (max_disk, len(during))
+
+    ids = [r["action_id"] for r in metrics.all()]
+    assert len(ids) == len(set(ids)) == len(calls) + 1
+    stored = {}
+    for event in platform.audit(agent_id):
+        stored.setdefault((event["action_id"], event["kind"]), []).append(event)
+    lost = [i for i in ids if (i, "local") not in stored and (i, "decision") not in stored]
+    duplicated = [k for k, events in stored.items() if len(events) > 1]
+    print(
+        f"FIGURE python-agent calls {len(calls)}  during the outage {len(during)} "
+        f"({len(low)} LOW ran, {len(high)} HIGH denied by fail mode)  lost {len(lost)}  "
+        f"duplicated {len(duplicated)}  max in memory {max_memory}  max on disk {max_disk}"
+    )
+    assert not lost and not duplicated, (lost[:5], duplicated[:5])
+    assert ascend_boto3.stats()["on_disk"] == 0 and ascend_boto3.stats()["in_memory"] == 0

@@ -482,6 +482,8 @@ impl Uploader {
 
     fn answer_waiters(&mut self, done: bool) {
         if done {
+            // The counters first: a caller reading stats after a flush sees them settled.
+            self.publish();
             for waiter in self.waiters.drain(..) {
                 let _ = waiter.send(true);
             }

@@ -109,7 +109,8 @@ pub struct Server {
     child: Option<Child>,
     log: PathBuf,
     extra: Vec<String>,
-    env: Vec<(String, String)>,
+    /// Environment of the `ascend serve` process (e.g. `ASCEND_LOG`).
+    pub env: Vec<(String, String)>,
     _db: Option<PgDb>,
     _dir: tempfile::TempDir,
 }
@@ -175,7 +176,20 @@ impl Server {
 
     /// Starts (again) on a new port with the same store.
     pub async fn spawn(&mut self) {
-        let port = free_port();
+        self.spawn_at(free_port()).await;
+    }
+
+    /// This server's port.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .expect("a port")
+    }
+
+    /// Starts (again) on `port` with the same store: clients that know the old address
+    /// find the platform back where it was.
+    pub async fn spawn_at(&mut self, port: u16) {
         self.url = format!("http://127.0.0.1:{port}");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -224,7 +238,12 @@ impl Server {
         panic!("ascend serve not ready in 30 s:\n{}", self.log_tail());
     }
 
-    /// Everything the server process wrote to stdout and stderr so far.
+    /// Everything the server processes of this store wrote to stdout and stderr.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The same, read now.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
