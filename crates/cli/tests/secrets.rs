@@ -89,6 +89,11 @@ fn submits(p: &Plant) -> Vec<Value> {
                 "SecretAccessKey": p.secret("secretaccesskey"), "SessionToken": p.secret("sessiontoken")}}),
         ),
         (
+            "ssm",
+            "put_parameter",
+            json!({"Name": v, "Value": p.secret("securestring"), "Type": "SecureString"}),
+        ),
+        (
             "ec2",
             "import_key_pair",
             json!({"KeyName": v, "Notes": pem, "AuthToken": p.secret("authtoken")}),

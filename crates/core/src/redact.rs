@@ -94,10 +94,17 @@ pub fn redact(params: &Value) -> Value {
     }
 }
 
+/// A member that is a secret because of its sibling, not its name: the `Value` of an SSM
+/// parameter whose `Type` is `SecureString` (`ssm.put_parameter`).
+fn secret_by_sibling(map: &Map<String, Value>, key: &str) -> bool {
+    key == "Value" && map.get("Type").and_then(Value::as_str) == Some("SecureString")
+}
+
 fn redact_map(map: &Map<String, Value>) -> Map<String, Value> {
     map.iter()
         .map(|(key, value)| {
-            let value = if is_secret_name(key) && !value.is_null() {
+            let value = if (is_secret_name(key) || secret_by_sibling(map, key)) && !value.is_null()
+            {
                 Value::String(REDACTED.into())
             } else {
                 redact(value)
@@ -111,6 +118,17 @@ fn redact_map(map: &Map<String, Value>) -> Map<String, Value> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_secure_string_parameter_value_goes_and_a_plain_one_stays() {
+        let secure = json!({"Name": "/db/pw", "Value": "s3cr3t", "Type": "SecureString"});
+        assert_eq!(redact(&secure)["Value"], REDACTED);
+        assert_eq!(redact(&secure)["Name"], "/db/pw");
+        let plain = json!({"Name": "/app/colour", "Value": "blue", "Type": "String"});
+        assert_eq!(redact(&plain), plain);
+        let tag = json!({"Tags": [{"Key": "team", "Value": "ops"}]});
+        assert_eq!(redact(&tag), tag);
+    }
 
     #[test]
     fn secrets_go_and_identifiers_stay() {
