@@ -46,6 +46,7 @@ fn harness() -> &'static Harness {
             pending_ttl_secs: 3600,
             rate_limit_per_sec: 0,
             bootstrap_key: Some(ADMIN.to_string()),
+            webhooks: Default::default(),
         };
         let (app, stop) = rt
             .block_on(ascend_server::in_process_app(config))
