@@ -2,17 +2,13 @@
 //! driving requests in-process (the fuzz target `submit_body` sends every input through
 //! it with tower's `oneshot`). No expiry task, no metrics recorder.
 
-use std::sync::Arc;
-
 use axum::Router;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
-use crate::auth::{KeyCache, Limiter};
 use crate::config::ServerConfig;
-use crate::org::PolicyCache;
 use crate::routes::{AppState, app};
 use crate::serve::ServeError;
-use crate::store::{Backend, Store, bootstrap};
+use crate::store::{Store, bootstrap};
 
 /// Opens and migrates the store, creates the bootstrap organisation when the store is
 /// empty, and returns the router with its state. Keep the `watch::Sender` alive: dropping
@@ -23,15 +19,6 @@ pub async fn in_process_app(
     let store = Store::open(&config.store).await?;
     bootstrap(&store, config.bootstrap_key.clone()).await?;
     let (stop, stopped) = watch::channel(false);
-    let state = AppState {
-        store: store.clone(),
-        limiter: Limiter::new(config.rate_limit_per_sec),
-        policies: PolicyCache::new(store.backend == Backend::Sqlite),
-        keys: KeyCache::new(store.backend == Backend::Sqlite),
-        metrics: None,
-        shutdown: stopped,
-        new_pending: Arc::new(Notify::new()),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(store, config, None, stopped);
     Ok((app(state), stop))
 }

@@ -8,11 +8,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::actions::expire_due;
-use crate::auth::{KeyCache, Limiter};
 use crate::config::ServerConfig;
-use crate::org::PolicyCache;
 use crate::routes::{AppState, app};
-use crate::store::{Backend, BootstrapKey, Store, StoreConfig, StoreError, bootstrap, create_org};
+use crate::store::{BootstrapKey, Store, StoreConfig, StoreError, bootstrap, create_org};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -129,17 +127,7 @@ pub async fn serve(
     let key = bootstrap(&store, config.bootstrap_key.clone()).await?;
     announce(&config, key)?;
     let (stop, stopped) = watch::channel(false);
-    let state = AppState {
-        store: store.clone(),
-        limiter: Limiter::new(config.rate_limit_per_sec),
-        // Caches only where this process sees every change: one server on a SQLite file.
-        policies: PolicyCache::new(store.backend == Backend::Sqlite),
-        keys: KeyCache::new(store.backend == Backend::Sqlite),
-        metrics: install_metrics(),
-        shutdown: stopped,
-        new_pending: Arc::new(Notify::new()),
-        config: Arc::new(config.clone()),
-    };
+    let state = AppState::new(store.clone(), config.clone(), install_metrics(), stopped);
     spawn_expiry(store.clone(), state.new_pending.clone());
     crate::webhooks::spawn_dispatcher(store.clone(), config.webhooks);
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -46,6 +46,29 @@ pub struct AppState {
     pub new_pending: Arc<tokio::sync::Notify>,
 }
 
+impl AppState {
+    /// The state `serve` and the in-process app share.
+    pub fn new(
+        store: Store,
+        config: ServerConfig,
+        metrics: Option<PrometheusHandle>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        // Caches only where this process sees every change: one server on a SQLite file.
+        let local = store.backend == crate::store::Backend::Sqlite;
+        AppState {
+            limiter: Limiter::new(config.rate_limit_per_sec),
+            policies: PolicyCache::new(local),
+            keys: KeyCache::new(local),
+            metrics,
+            shutdown,
+            new_pending: Arc::new(tokio::sync::Notify::new()),
+            config: Arc::new(config),
+            store,
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Ascend platform API", description = "ASCEND Actions API v1 compatible governance for AWS calls."),
