@@ -1,6 +1,7 @@
 //! The API suite. Every case runs twice: on SQLite (temp dir) and on PostgreSQL (a fresh
 //! database per case), each against its own real `ascend serve` on loopback.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -8,19 +9,6 @@ use std::time::{Duration, Instant};
 use common::{Backend, Server, high, low};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
 
 suite!(
     health_metrics_openapi,
@@ -50,15 +38,7 @@ async fn health_metrics_openapi(b: Backend) {
     let (st, v) = s.get("/healthz", "").await;
     assert_eq!((st, v), (StatusCode::OK, json!({"status": "ok"})));
     s.submit(&s.admin, low("m1")).await;
-    let text = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics_text().await;
     assert!(text.contains("ascend_decisions_total"), "{text}");
     let (st, api) = s.get("/openapi.json", "").await;
     assert_eq!(st, StatusCode::OK);

@@ -5,6 +5,7 @@
 //! `/healthz` and a normal submit still work, and the server's peak RSS (VmHWM from
 //! /proc/<pid>/status) stays under a bound. Runs on SQLite and on PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -12,19 +13,6 @@ use std::time::Duration;
 use common::{Backend, Server, low};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
 
 suite!(hostile_requests_are_4xx_and_the_server_keeps_serving);
 

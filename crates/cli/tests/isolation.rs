@@ -7,6 +7,7 @@
 //! key. The server runs with `ASCEND_LOG=debug`; its whole log is searched for the keys.
 //! Runs on SQLite and on PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -14,19 +15,6 @@ use std::collections::BTreeSet;
 use common::{Backend, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
 
 suite!(
     every_route_every_caller,

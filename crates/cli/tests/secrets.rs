@@ -13,11 +13,10 @@ mod common;
 mod reliability;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ascend_client::{CallOutcome, CallRequest, Config, Governor};
-use common::{Backend, Server};
+use common::{Backend, Server, webhook};
 use reliability::audit_export;
 use serde_json::{Value, json};
 
@@ -278,65 +277,17 @@ async fn governor_through_an_outage(s: &mut Server, p: &Plant, report: &mut Vec<
     assert!(governor.close_blocking(Duration::from_secs(5)));
 }
 
-/// A webhook receiver on loopback that keeps every body it is sent.
-async fn webhook_receiver() -> (String, Arc<Mutex<Vec<u8>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the receiver");
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let inbox = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let inbox = inbox.clone();
-            async move {
-                let mut got = inbox.lock().unwrap();
-                got.extend_from_slice(&body);
-                got.push(b'\n');
-            }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, got)
-}
-
-/// Waits (bounded) until no delivery of the webhook is pending; returns its delivery log.
-async fn settled_deliveries(s: &Server, webhook: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, log) = s
-            .get(
-                &format!("/api/v1/webhooks/{webhook}/deliveries?limit=100"),
-                &s.admin,
-            )
-            .await;
-        let deliveries = log["deliveries"].as_array().cloned().unwrap_or_default();
-        let pending = deliveries.iter().any(|d| d["state"] == "pending");
-        if !deliveries.is_empty() && !pending {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "webhook deliveries still pending: {log}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn nothing_secret_is_written(backend: Backend) {
     let mut s = Server::start_with_env(backend, &[], &[("ASCEND_LOG", "debug")]).await;
     let p = Plant::new();
     let agent = s.key(&s.admin, "agent").await;
     let mut report = Vec::new();
-    let (hook_url, hook_bodies) = webhook_receiver().await;
+    let receiver = webhook::Receiver::start().await;
     let (status, hook) = s
         .post(
             "/api/v1/webhooks",
             &s.admin,
-            json!({"url": hook_url, "events": ["approval.requested", "action.denied", "alert.high_risk", "agent.blocked"]}),
+            json!({"url": receiver.url, "events": ["approval.requested", "action.denied", "alert.high_risk", "agent.blocked"]}),
         )
         .await;
     assert_eq!(status.as_u16(), 201, "{hook}");
@@ -409,31 +360,32 @@ async fn nothing_secret_is_written(backend: Backend) {
         false,
         &mut report,
     );
-    let metrics = s
-        .req(reqwest::Method::GET, "/metrics", &s.admin)
-        .send()
-        .await
-        .expect("metrics")
-        .bytes()
-        .await
-        .expect("metrics body");
-    check(&p, "GET /metrics", &metrics, false, &mut report);
+    let metrics = s.metrics_text().await;
+    check(&p, "GET /metrics", metrics.as_bytes(), false, &mut report);
 
     // What the webhooks sent (the held CRITICAL and HIGH calls page the approvers), and
     // the delivery log that keeps each payload.
-    let log = settled_deliveries(&s, &hook_id).await;
+    let log = webhook::wait_until("the webhook deliveries to settle", || async {
+        let log = webhook::log(&s, &hook_id).await;
+        (!log.is_empty() && log.iter().all(|d| d["state"] != "pending")).then_some(log)
+    })
+    .await;
     check(
         &p,
         "webhook delivery log",
-        log.to_string().as_bytes(),
+        Value::from(log).to_string().as_bytes(),
         true,
         &mut report,
     );
-    let received = hook_bodies.lock().unwrap().clone();
+    let received: String = receiver
+        .got()
+        .iter()
+        .map(|r| r.body.clone() + "\n")
+        .collect();
     check(
         &p,
         "webhook deliveries received",
-        &received,
+        received.as_bytes(),
         true,
         &mut report,
     );

@@ -1,35 +1,17 @@
-//! Webhooks against the real `ascend serve`: a receiver on 127.0.0.1 (a small axum server
-//! in this file) checks signatures, headers, payloads and the Slack `text`; retries after
+//! Webhooks against the real `ascend serve`: a receiver on 127.0.0.1 (a small axum server,
+//! `common::webhook`) checks signatures, headers, payloads and the Slack `text`; retries after
 //! a 500; giving up; a delivery that waits in the outbox across a restart; secrets never
 //! leaving; roles, organisations and bad input. Every case runs on SQLite and PostgreSQL.
 
+#[macro_use]
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode as AxStatus};
+use common::webhook::{Received, Receiver, log, settled_log, wait_until};
 use common::{Backend, Server, free_port, high, low};
 use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
 
 suite!(
     register_list_delete_and_openapi,
@@ -46,101 +28,6 @@ suite!(
 /// Quick retries so the suite does not wait on the default 1 s base.
 const FAST: &[&str] = &["--webhook-retry-base-ms", "50"];
 
-/// One POST the receiver got.
-#[derive(Clone, Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).expect("a JSON body")
-    }
-}
-
-#[derive(Clone, Default)]
-struct Inbox {
-    got: Arc<Mutex<Vec<Received>>>,
-    /// Status codes to answer, in order; 200 once used up.
-    plan: Arc<Mutex<VecDeque<u16>>>,
-}
-
-/// A webhook receiver on loopback.
-struct Receiver {
-    url: String,
-    inbox: Inbox,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> AxStatus {
-    inbox.got.lock().unwrap().push(Received {
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
-    let code = inbox.plan.lock().unwrap().pop_front().unwrap_or(200);
-    AxStatus::from_u16(code).unwrap()
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        Self::start_on(0, &[]).await
-    }
-
-    async fn start_on(port: u16, plan: &[u16]) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the receiver");
-        let addr = listener.local_addr().unwrap();
-        let inbox = Inbox::default();
-        inbox.plan.lock().unwrap().extend(plan.iter().copied());
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(inbox.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Receiver {
-            url: format!("http://{addr}/hook"),
-            inbox,
-            task,
-        }
-    }
-
-    fn got(&self) -> Vec<Received> {
-        self.inbox.got.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Polls `check` every 50 ms until it returns a value, at most 30 s.
-async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn register(s: &Server, url: &str, events: &[&str]) -> Value {
     let (st, v) = s
         .post(
@@ -151,26 +38,6 @@ async fn register(s: &Server, url: &str, events: &[&str]) -> Value {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     v
-}
-
-async fn log(s: &Server, hook: &str) -> Vec<Value> {
-    let (st, v) = s
-        .get(&format!("/api/v1/webhooks/{hook}/deliveries"), &s.admin)
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    v["deliveries"].as_array().unwrap().clone()
-}
-
-/// The delivery log once every delivery of `hook` left `pending` and there are `n`.
-async fn settled_log(s: &Server, hook: &str, n: usize) -> Vec<Value> {
-    wait_until(
-        &format!("{n} settled deliveries of {hook}"),
-        || async move {
-            let log = log(s, hook).await;
-            (log.len() == n && log.iter().all(|d| d["state"] != "pending")).then_some(log)
-        },
-    )
-    .await
 }
 
 fn sign(secret: &str, ts: &str, body: &str) -> String {
@@ -539,15 +406,7 @@ async fn deliveries_are_signed_and_describe_the_event(b: Backend) {
     assert_eq!(narrow_log[0]["event"], "agent.blocked");
     assert_eq!(blocks_only.got().len(), 1);
     assert!(other_org.got().is_empty());
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics_text().await;
     assert!(
         metrics.contains("ascend_webhook_deliveries_total{outcome=\"delivered\"} 6"),
         "{metrics}"
@@ -620,15 +479,7 @@ async fn gives_up_after_max_attempts(b: Backend) {
     }
     // All three attempts reached the receiver before the delivery was marked failed.
     assert_eq!(receiver.got().len(), 3);
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics_text().await;
     assert!(
         metrics.contains("ascend_webhook_deliveries_total{outcome=\"failed\"} 2"),
         "{metrics}"

@@ -2,12 +2,31 @@
 //! dir (SQLite) or a fresh PostgreSQL database, spoken to over HTTP.
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+
+/// `suite!(case, …)`: each `async fn case(backend: Backend)` of the test file runs twice,
+/// as `sqlite::case` and `postgres::case` (a fresh database per case). Needs `Backend` in
+/// scope at the file's root and `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ascend");
 
@@ -312,6 +331,17 @@ impl Server {
 
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, key, Value::Null).await
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.req(Method::GET, "/metrics", "")
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
     }
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
