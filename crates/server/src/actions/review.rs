@@ -179,7 +179,10 @@ pub async fn review(
 
 fn publish(store: &Store, r: &ActionRecord) {
     metrics::counter!("ascend_reviews_total", "via" => r.decided_via.clone()).increment(1);
-    crate::webhooks::wake();
+    // Only a denial (rejection, expiry) queues a delivery (`record_decision`).
+    if r.status == DENIED {
+        crate::webhooks::wake();
+    }
     store.publish(Event::Action {
         org: r.org_id.clone(),
         id: r.id.clone(),

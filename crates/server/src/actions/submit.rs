@@ -380,7 +380,11 @@ pub async fn submit(
         })
         .await?;
     count_decision(&record, decision.risk_level);
-    crate::webhooks::wake();
+    // Only a submit that raised an event can have queued a delivery: an auto-approved LOW
+    // call must not send the dispatcher to the (single SQLite) writer for nothing.
+    if !crate::webhooks::submit_events(&record).is_empty() {
+        crate::webhooks::wake();
+    }
     if record.status == PENDING {
         state.new_pending.notify_one();
         state.store.publish(pending_event(&record));

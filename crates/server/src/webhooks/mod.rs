@@ -22,7 +22,7 @@ mod signing;
 use tokio::sync::Notify;
 
 pub use dispatcher::{WebhookSettings, spawn_dispatcher};
-pub use outbox::{on_action_denied, on_agent_blocked, on_submit};
+pub use outbox::{on_action_denied, on_agent_blocked, on_submit, submit_events};
 pub use routes::router;
 
 /// Wakes the dispatcher of this process. The hook points call `wake()` after their

@@ -14,6 +14,17 @@ use crate::util::{new_id, now};
 /// A submit was recorded: pending → `approval.requested`, denied → `action.denied`, and
 /// an alert (risk ≥ 70) → `alert.high_risk` as well.
 pub async fn on_submit(conn: &mut AnyConnection, r: &ActionRecord) -> Result<(), ApiError> {
+    let kinds = submit_events(r);
+    enqueue(conn, &r.org_id, &kinds, |kind| {
+        (json!({"action": action_view(r)}), action_text(kind, r))
+    })
+    .await
+}
+
+/// A pending action was rejected by a person or expired.
+/// The events a recorded submit raises: none for an auto-approved call below the alert
+/// score, the common case, which therefore neither queues nor wakes anything.
+pub fn submit_events(r: &ActionRecord) -> Vec<EventKind> {
     let mut kinds = Vec::with_capacity(2);
     match r.status.as_str() {
         PENDING => kinds.push(EventKind::ApprovalRequested),
@@ -23,13 +34,9 @@ pub async fn on_submit(conn: &mut AnyConnection, r: &ActionRecord) -> Result<(),
     if r.alert_id.is_some() {
         kinds.push(EventKind::HighRiskAlert);
     }
-    enqueue(conn, &r.org_id, &kinds, |kind| {
-        (json!({"action": action_view(r)}), action_text(kind, r))
-    })
-    .await
+    kinds
 }
 
-/// A pending action was rejected by a person or expired.
 pub async fn on_action_denied(conn: &mut AnyConnection, r: &ActionRecord) -> Result<(), ApiError> {
     enqueue(conn, &r.org_id, &[EventKind::ActionDenied], |kind| {
         (json!({"action": action_view(r)}), action_text(kind, r))
