@@ -1,13 +1,16 @@
 //! Load benchmark, loopback only, bounded in count and time. Starts the platform
 //! in-process on SQLite (its own runtime) and measures, in one run:
 //! 1. `POST /api/v1/actions/submit` of a LOW action vs `GET /healthz`: requests/s with
-//!    32 concurrent clients for 3 s each, and their ratio;
+//!    32 and with 256 concurrent clients, 3 s each, and their ratios. Every submit waits
+//!    for its commit's fsync; concurrent submits share one (group commit), so how many
+//!    are in flight decides how far the fsync is spread;
 //! 2. submit latency (p50/p99) of one client back to back, and at a fixed 1,000
 //!    requests/s for 5 s;
 //! 3. approve → waiting long-poll answer latency (p50/p95) over 200 rounds.
 //!
 //! Run: `cargo bench -p ascend-server --bench load` (`ASCEND_BENCH_DIR=/dev/shm` to put the
-//! SQLite file on tmpfs).
+//! SQLite file on tmpfs; `ASCEND_BENCH_ONLY=submit` runs only the submit throughput loop,
+//! for 10 s, to profile it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,11 +55,15 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-/// Requests/s of 32 clients sending back to back for `secs` seconds.
-async fn closed_loop(make: &impl Fn() -> reqwest::RequestBuilder, secs: u64) -> f64 {
+/// Requests/s of `clients` clients sending back to back for `secs` seconds.
+async fn closed_loop(
+    make: &impl Fn() -> reqwest::RequestBuilder,
+    clients: usize,
+    secs: u64,
+) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
-    for _ in 0..32 {
+    for _ in 0..clients {
         let template = make();
         tasks.push(tokio::spawn(async move {
             let mut done = 0u64;
@@ -135,19 +142,26 @@ async fn run(base: String) {
         let (c, b) = (client.clone(), base.clone());
         move || c.get(format!("{b}/healthz"))
     };
+    if std::env::var("ASCEND_BENCH_ONLY").as_deref() == Ok("submit") {
+        let rps = closed_loop(&submit, 256, 10).await;
+        println!("POST /api/v1/actions/submit  {rps:>9.0} req/s");
+        return;
+    }
     // Warm up.
-    closed_loop(&submit, 1).await;
-    let healthz_rps = closed_loop(&health, 3).await;
-    let submit_rps = closed_loop(&submit, 3).await;
-    println!("throughput (32 concurrent clients, 3 s each):");
-    println!("  GET /healthz                 {healthz_rps:>9.0} req/s");
-    println!(
-        "  POST /api/v1/actions/submit  {submit_rps:>9.0} req/s   (LOW action, SQLite, synchronous=FULL)"
-    );
-    println!(
-        "  ratio submit / healthz       {:>9.2}",
-        submit_rps / healthz_rps
-    );
+    closed_loop(&submit, 32, 1).await;
+    println!("throughput (closed loop, 3 s each):");
+    for clients in [32, 256] {
+        let healthz_rps = closed_loop(&health, clients, 3).await;
+        let submit_rps = closed_loop(&submit, clients, 3).await;
+        println!("  {clients:>3} clients  GET /healthz                 {healthz_rps:>9.0} req/s");
+        println!(
+            "  {clients:>3} clients  POST /api/v1/actions/submit  {submit_rps:>9.0} req/s   (LOW action, SQLite, synchronous=FULL)"
+        );
+        println!(
+            "  {clients:>3} clients  ratio submit / healthz       {:>9.2}",
+            submit_rps / healthz_rps
+        );
+    }
 
     // One client, back to back: the latency floor without queueing.
     let mut seq = Vec::with_capacity(500);

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
+use crate::args;
 use crate::error::ApiError;
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Store, Tx};
 use crate::util::{canonical, sha256_hex};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -33,13 +33,15 @@ fn link(prev: &str, body: &str) -> String {
 /// Appends inside the caller's write transaction. The `UPDATE … RETURNING` on the
 /// organisation row serialises appends (a row lock on PostgreSQL, the single writer on
 /// SQLite).
-pub async fn append(conn: &mut AnyConnection, org_id: &str, entry: Entry) -> Result<i64, ApiError> {
-    let (seq, head): (i64, String) = sqlx::query_as(
-        "UPDATE orgs SET audit_seq = audit_seq + 1 WHERE id = $1 RETURNING audit_seq, audit_head",
-    )
-    .bind(org_id)
-    .fetch_one(&mut *conn)
-    .await?;
+pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i64, ApiError> {
+    let row = conn
+        .fetch_one(
+            "UPDATE orgs SET audit_seq = audit_seq + 1 WHERE id = $1 \
+             RETURNING audit_seq, audit_head",
+            &args![org_id],
+        )
+        .await?;
+    let (seq, head) = (row.int(0)?, row.text(1)?);
     let prev = if head.is_empty() {
         GENESIS.to_string()
     } else {
@@ -56,21 +58,22 @@ pub async fn append(conn: &mut AnyConnection, org_id: &str, entry: Entry) -> Res
     }
     let text = canonical(&body);
     let hash = link(&prev, &text);
-    sqlx::query(
-        "INSERT INTO audit_events (org_id, seq, action_id, kind, agent_id, decision, ts, body, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    conn.execute(
+        "INSERT INTO audit_events (org_id, seq, action_id, kind, agent_id, decision, ts, body, \
+         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &args![
+            org_id,
+            seq,
+            &entry.action_id,
+            entry.kind,
+            &entry.agent_id,
+            &entry.decision,
+            &entry.ts,
+            &text,
+            &prev,
+            &hash,
+        ],
     )
-    .bind(org_id)
-    .bind(seq)
-    .bind(&entry.action_id)
-    .bind(entry.kind)
-    .bind(&entry.agent_id)
-    .bind(&entry.decision)
-    .bind(&entry.ts)
-    .bind(&text)
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut *conn)
     .await?;
     // The trigger `audit_events_head` (migration 0002) moves `orgs.audit_head` to `hash`.
     Ok(seq)

@@ -42,9 +42,75 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// RFC 8785 canonical JSON.
+/// RFC 8785 canonical JSON: the same bytes as `serde_jcs`, which stays the reference (a
+/// property test holds them equal). Written out here because the audit chain and every
+/// fingerprint canonicalise on the hot path, and `serde_jcs` re-encodes every key as
+/// UTF-16 to sort it. Keys sort by UTF-16 code units; strings escape as `serde_json`
+/// does (JCS's rules); integers up to 2^53 print as they are, and other numbers go to
+/// `serde_jcs` for ECMAScript's number formatting.
 pub fn canonical(value: &Value) -> String {
-    serde_jcs::to_string(value).unwrap_or_else(|_| value.to_string())
+    let mut out = Vec::with_capacity(256);
+    write_canonical(&mut out, value);
+    // Only valid UTF-8 was written: `str`s and ASCII.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+const EXACT_INTEGER: u64 = 1 << 53;
+
+fn write_canonical(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= EXACT_INTEGER) {
+                out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+            } else if let Some(u) = n.as_u64().filter(|u| *u <= EXACT_INTEGER) {
+                out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+            } else {
+                let text = serde_jcs::to_string(n).unwrap_or_else(|_| n.to_string());
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_canonical(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// UTF-16 code-unit order; the same as byte order unless a character above U+FFFF
+/// meets one in U+E000..=U+FFFF.
+fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
 }
 
 /// The fingerprint that binds an approval to the exact parameters of a call.
@@ -55,7 +121,43 @@ pub fn fingerprint(params: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            "[a-z]{0,6}",
+            "\\PC{0,4}",
+            Just("\u{e000}".to_string()),
+            Just("\u{1f600}".to_string())
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            any::<u64>().prop_map(|u| json!(u)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            (-(1i64 << 54)..(1i64 << 54)).prop_map(|i| json!(i)),
+            "\\PC{0,8}".prop_map(Value::String),
+            "[\\x00-\\x1f\"\\\\/\\x7f\u{2028}]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_is_byte_for_byte_serde_jcs(v in json_value()) {
+            prop_assert_eq!(canonical(&v), serde_jcs::to_string(&v).unwrap());
+        }
+    }
 
     #[test]
     fn action_ids_are_act_and_a_ulid() {

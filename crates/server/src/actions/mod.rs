@@ -58,6 +58,32 @@ fn json_text(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
+/// What `decision_view` shows, serialised straight from the record (the submit response).
+#[derive(Debug, serde::Serialize)]
+pub struct DecisionView<'a> {
+    pub id: &'a str,
+    pub action_id: &'a str,
+    pub status: &'a str,
+    pub risk_score: i64,
+    pub risk_level: &'a str,
+    pub requires_approval: bool,
+    pub approval_request_id: Option<&'a String>,
+    pub alert_triggered: bool,
+    pub alert_id: Option<&'a str>,
+    pub reason: &'a str,
+    pub summary: String,
+    pub message: &'static str,
+    pub policy_ids: Value,
+    pub expires_at: Option<&'a str>,
+    pub decided_by: Option<&'a str>,
+    pub decided_at: Option<&'a str>,
+    pub decided_via: &'a str,
+    pub comment: Option<&'a str>,
+    pub approved_by: Option<&'a str>,
+    pub rejected_by: Option<&'a str>,
+    pub granted_from: Option<&'a str>,
+}
+
 impl ActionRecord {
     fn summary(&self) -> String {
         let head = format!(
@@ -82,38 +108,38 @@ impl ActionRecord {
     }
 
     /// The decision as clients read it (submit and status responses).
-    pub fn decision_view(&self) -> Value {
+    pub fn decision_view(&self) -> DecisionView<'_> {
         let pending = self.status == PENDING;
         let rejected = self.decided_via == "rejection";
-        let approved_by = (self.decided_via == "approval").then_some(&self.decided_by);
-        json!({
-            "id": self.id,
-            "action_id": self.id,
-            "status": self.status,
-            "risk_score": self.risk_score,
-            "risk_level": self.risk_level,
-            "requires_approval": pending,
-            "approval_request_id": pending.then_some(&self.id),
-            "alert_triggered": self.alert_id.is_some(),
-            "alert_id": self.alert_id,
-            "reason": self.reason,
-            "summary": self.summary(),
-            "message": self.message(),
-            "policy_ids": json_text(&self.policy_ids),
-            "expires_at": self.expires_at,
-            "decided_by": self.decided_by,
-            "decided_at": self.decided_at,
-            "decided_via": self.decided_via,
-            "comment": self.comment,
-            "approved_by": approved_by.cloned().flatten(),
-            "rejected_by": if rejected { self.decided_by.clone() } else { None },
-            "granted_from": self.granted_from,
-        })
+        let approved = self.decided_via == "approval";
+        DecisionView {
+            id: &self.id,
+            action_id: &self.id,
+            status: &self.status,
+            risk_score: self.risk_score,
+            risk_level: &self.risk_level,
+            requires_approval: pending,
+            approval_request_id: pending.then_some(&self.id),
+            alert_triggered: self.alert_id.is_some(),
+            alert_id: self.alert_id.as_deref(),
+            reason: &self.reason,
+            summary: self.summary(),
+            message: self.message(),
+            policy_ids: json_text(&self.policy_ids),
+            expires_at: self.expires_at.as_deref(),
+            decided_by: self.decided_by.as_deref(),
+            decided_at: self.decided_at.as_deref(),
+            decided_via: &self.decided_via,
+            comment: self.comment.as_deref(),
+            approved_by: self.decided_by.as_deref().filter(|_| approved),
+            rejected_by: self.decided_by.as_deref().filter(|_| rejected),
+            granted_from: self.granted_from.as_deref(),
+        }
     }
 
     /// Everything stored about the action.
     pub fn full_view(&self) -> Value {
-        let mut view = self.decision_view();
+        let mut view = serde_json::to_value(self.decision_view()).unwrap_or_default();
         if let Value::Object(map) = &mut view {
             let more = json!({
                 "agent_id": self.agent_id,

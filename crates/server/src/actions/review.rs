@@ -5,23 +5,24 @@ use sqlx::AnyConnection;
 
 use super::submit::decision_entry;
 use super::{APPROVED, ActionRecord, DENIED, PENDING, load_in};
+use crate::args;
 use crate::audit;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::store::{Backend, Event, Store};
+use crate::store::{Backend, Event, Store, Tx};
 use crate::util::now;
 
 /// Keeps the agent registry: first contact, last seen, counts by decision. `moved_from`
 /// is the status an action leaves (pending → approved/denied).
-pub(crate) async fn count_agent(
-    conn: &mut AnyConnection,
+pub(crate) async fn count_agent<T: Tx>(
+    conn: &mut T,
     r: &AgentCount<'_>,
     seen: i64,
     moved_from: Option<&str>,
 ) -> Result<(), ApiError> {
     let inc = |s: &str| i64::from(r.status == s) - i64::from(moved_from == Some(s));
     let ts = now();
-    sqlx::query(
+    conn.execute(
         "INSERT INTO agents (org_id, agent_id, name, first_seen, last_seen, approved_count, \
          denied_count, pending_count) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) \
          ON CONFLICT (org_id, agent_id) DO UPDATE SET \
@@ -30,16 +31,17 @@ pub(crate) async fn count_agent(
          approved_count = agents.approved_count + excluded.approved_count, \
          denied_count = agents.denied_count + excluded.denied_count, \
          pending_count = agents.pending_count + excluded.pending_count",
+        &args![
+            r.org_id,
+            r.agent_id,
+            r.agent_name,
+            &ts,
+            inc(APPROVED),
+            inc(DENIED),
+            inc(PENDING),
+            seen,
+        ],
     )
-    .bind(r.org_id)
-    .bind(r.agent_id)
-    .bind(r.agent_name)
-    .bind(&ts)
-    .bind(inc(APPROVED))
-    .bind(inc(DENIED))
-    .bind(inc(PENDING))
-    .bind(seen)
-    .execute(conn)
     .await?;
     Ok(())
 }

@@ -8,16 +8,16 @@ use ascend_core::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sqlx::AnyConnection;
 
 use super::{APPROVED, ActionRecord, DENIED, PENDING};
+use crate::args;
 use crate::audit::{self, Entry};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::limits::{check_name_length, check_parameter_count};
 use crate::org::OrgContext;
 use crate::routes::AppState;
-use crate::store::{Event, Store};
+use crate::store::{Event, Tx, WriteJob};
 use crate::util::{fingerprint, in_secs, is_action_id, new_id, now};
 
 /// Both body shapes: ours (`service`, `operation`, `parameters`) and the ASCEND SDK's
@@ -366,19 +366,7 @@ pub async fn submit(
         verdict: decision.verdict,
         requested_id: req.client_action_id.filter(|id| is_action_id(id)),
     };
-    let backend = state.store.backend;
-    let record = state
-        .store
-        .write(move |conn| {
-            Box::pin(async move {
-                let record = store_new(conn, new).await?;
-                if record.status == PENDING {
-                    Store::notify_in_tx(backend, conn, &pending_event(&record)).await?;
-                }
-                Ok(record)
-            })
-        })
-        .await?;
+    let record = state.store.write_job(new).await?;
     count_decision(&record, decision.risk_level);
     // Only a submit that raised an event can have queued a delivery: an auto-approved LOW
     // call must not send the dispatcher to the (single SQLite) writer for nothing.
@@ -402,14 +390,10 @@ fn count_decision(record: &ActionRecord, level: RiskLevel) {
     }
 }
 
-async fn unused_id(
-    conn: &mut AnyConnection,
-    requested: Option<String>,
-) -> Result<String, ApiError> {
+async fn unused_id<T: Tx>(conn: &mut T, requested: Option<String>) -> Result<String, ApiError> {
     if let Some(id) = requested {
-        let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM actions WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *conn)
+        let taken = conn
+            .fetch_optional("SELECT id FROM actions WHERE id = $1", &args![&id])
             .await?;
         if taken.is_none() {
             return Ok(id);
@@ -419,32 +403,43 @@ async fn unused_id(
 }
 
 /// Consumes an unused approval of the same call (agent, operation, fingerprint).
-async fn take_grant(
-    conn: &mut AnyConnection,
+async fn take_grant<T: Tx>(
+    conn: &mut T,
     r: &ActionRecord,
 ) -> Result<Option<(String, String)>, ApiError> {
-    let row: Option<(String, Option<String>)> = sqlx::query_as(
-        "UPDATE actions SET grant_state = 'used' WHERE id = (SELECT id FROM actions \
-         WHERE org_id = $1 AND agent_id = $2 AND operation = $3 AND fingerprint = $4 \
-         AND grant_state = 'available' ORDER BY decided_at LIMIT 1) \
-         AND grant_state = 'available' RETURNING id, decided_by",
-    )
-    .bind(&r.org_id)
-    .bind(&r.agent_id)
-    .bind(&r.operation)
-    .bind(&r.fingerprint)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(|(id, by)| {
-        let reason = format!(
-            "approved against the grant of {id} (approved by {})",
-            by.unwrap_or_default()
-        );
-        (id, reason)
-    }))
+    let row = conn
+        .fetch_optional(
+            "UPDATE actions SET grant_state = 'used' WHERE id = (SELECT id FROM actions \
+             WHERE org_id = $1 AND agent_id = $2 AND operation = $3 AND fingerprint = $4 \
+             AND grant_state = 'available' ORDER BY decided_at LIMIT 1) \
+             AND grant_state = 'available' RETURNING id, decided_by",
+            &args![&r.org_id, &r.agent_id, &r.operation, &r.fingerprint],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id = row.text(0)?;
+    let reason = format!(
+        "approved against the grant of {id} (approved by {})",
+        row.opt_text(1).unwrap_or_default()
+    );
+    Ok(Some((id, reason)))
 }
 
-async fn store_new(conn: &mut AnyConnection, new: NewAction) -> Result<ActionRecord, ApiError> {
+impl WriteJob for NewAction {
+    type Output = ActionRecord;
+
+    async fn run<T: Tx>(self, conn: &mut T) -> Result<ActionRecord, ApiError> {
+        let record = store_new(conn, self).await?;
+        if record.status == PENDING {
+            conn.notify(pending_event(&record).encode()).await?;
+        }
+        Ok(record)
+    }
+}
+
+async fn store_new<T: Tx>(conn: &mut T, new: NewAction) -> Result<ActionRecord, ApiError> {
     let mut r = new.record;
     r.id = unused_id(conn, new.requested_id).await?;
     if new.verdict == Verdict::NeedsApproval
@@ -489,43 +484,44 @@ pub(crate) fn decision_entry(r: &ActionRecord, kind: &'static str) -> Entry {
     }
 }
 
-async fn insert(conn: &mut AnyConnection, r: &ActionRecord) -> Result<(), ApiError> {
-    sqlx::query(
+async fn insert<T: Tx>(conn: &mut T, r: &ActionRecord) -> Result<(), ApiError> {
+    conn.execute(
         "INSERT INTO actions (id, org_id, key_id, agent_id, agent_name, action_type, operation, \
          service, region, resource, tool_name, description, parameters, fingerprint, \
          client_risk_score, risk_score, risk_level, status, reason, reasons, policy_ids, \
          alert_id, created_at, expires_at, decided_at, decided_via, granted_from) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
          $19, $20, $21, $22, $23, $24, $25, $26, $27)",
+        &args![
+            &r.id,
+            &r.org_id,
+            &r.key_id,
+            &r.agent_id,
+            &r.agent_name,
+            &r.action_type,
+            &r.operation,
+            &r.service,
+            &r.region,
+            &r.resource,
+            &r.tool_name,
+            &r.description,
+            &r.parameters,
+            &r.fingerprint,
+            r.client_risk_score,
+            r.risk_score,
+            &r.risk_level,
+            &r.status,
+            &r.reason,
+            &r.reasons,
+            &r.policy_ids,
+            &r.alert_id,
+            &r.created_at,
+            &r.expires_at,
+            &r.decided_at,
+            &r.decided_via,
+            &r.granted_from,
+        ],
     )
-    .bind(&r.id)
-    .bind(&r.org_id)
-    .bind(&r.key_id)
-    .bind(&r.agent_id)
-    .bind(&r.agent_name)
-    .bind(&r.action_type)
-    .bind(&r.operation)
-    .bind(&r.service)
-    .bind(&r.region)
-    .bind(&r.resource)
-    .bind(&r.tool_name)
-    .bind(&r.description)
-    .bind(&r.parameters)
-    .bind(&r.fingerprint)
-    .bind(r.client_risk_score)
-    .bind(r.risk_score)
-    .bind(&r.risk_level)
-    .bind(&r.status)
-    .bind(&r.reason)
-    .bind(&r.reasons)
-    .bind(&r.policy_ids)
-    .bind(&r.alert_id)
-    .bind(&r.created_at)
-    .bind(&r.expires_at)
-    .bind(&r.decided_at)
-    .bind(&r.decided_via)
-    .bind(&r.granted_from)
-    .execute(conn)
     .await?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -35,10 +36,10 @@ async fn submit(
     State(state): State<AppState>,
     who: Principal,
     JsonBody(req): JsonBody<SubmitRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     who.require(&[Role::Admin, Role::Agent])?;
     let record = actions::submit(&state, &who, req).await?;
-    Ok(Json(record.decision_view()))
+    Ok(Json(record.decision_view()).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -138,7 +139,7 @@ async fn status(
     who: Principal,
     Path(id): Path<String>,
     Params(q): Params<WaitQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let wait = wait_secs(q.wait)?;
     let mut events = state.store.hub.subscribe();
     let mut record = actions::load_visible(&state.store, &who, &id).await?;
@@ -159,7 +160,7 @@ async fn status(
             record = actions::load_visible(&state.store, &who, &id).await?;
         }
     }
-    Ok(Json(record.decision_view()))
+    Ok(Json(record.decision_view()).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

@@ -31,9 +31,21 @@ use crate::error::ApiError;
 use crate::org::PolicyCache;
 use crate::store::Store;
 
-/// What every handler can reach.
+/// What every handler can reach; one `Arc`, because axum clones the state for every
+/// request and each extractor.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct Shared {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub limiter: Limiter,
@@ -56,7 +68,7 @@ impl AppState {
     ) -> Self {
         // Caches only where this process sees every change: one server on a SQLite file.
         let local = store.backend == crate::store::Backend::Sqlite;
-        AppState {
+        AppState(Arc::new(Shared {
             limiter: Limiter::new(config.rate_limit_per_sec),
             policies: PolicyCache::new(local),
             keys: KeyCache::new(local),
@@ -65,7 +77,7 @@ impl AppState {
             new_pending: Arc::new(tokio::sync::Notify::new()),
             config: Arc::new(config),
             store,
-        }
+        }))
     }
 }
 

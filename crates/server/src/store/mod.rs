@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod hub;
+mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
 pub use bootstrap::{BootstrapKey, bootstrap, create_org, insert_key};
 pub use hub::{Event, Hub};
+pub use tx::{Arg, Row, Tx};
+pub use writer::WriteJob;
 
 use crate::error::ApiError;
 
@@ -40,6 +43,8 @@ pub enum StoreError {
     Open(#[from] sqlx::Error),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot open the database: {0}")]
+    Native(rusqlite::Error),
     #[error("{0}")]
     Bootstrap(String),
 }
@@ -81,6 +86,31 @@ fn spawn_checkpoints(pool: AnyPool) {
             }
         }
     });
+}
+
+/// The SQLite writer's own connection to the file sqlx opened, with the same pragmas.
+/// `None` for an in-memory database, which a second connection would not see.
+fn open_native(url: &str) -> Result<Option<rusqlite::Connection>, StoreError> {
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+    let path = options.get_filename();
+    if url.contains(":memory:") || url.contains("mode=memory") || path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let conn = rusqlite::Connection::open(path).map_err(StoreError::Native)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    for pragma in SQLITE_PRAGMAS
+        .iter()
+        .chain(&["PRAGMA wal_autocheckpoint = 0"])
+    {
+        // `journal_mode` answers with a row; the others with none.
+        conn.query_row(pragma, [], |_| Ok(()))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                e => Err(e),
+            })
+            .map_err(StoreError::Native)?;
+    }
+    Ok(Some(conn))
 }
 
 fn sqlite_url(data_dir: &Path) -> String {
@@ -128,7 +158,7 @@ impl Store {
                 .execute(&mut conn)
                 .await?;
             spawn_checkpoints(pool.clone());
-            writer::Writer::sqlite(conn)
+            writer::Writer::sqlite(conn, open_native(&url)?)
         } else {
             writer::Writer::Pool(pool.clone())
         };
@@ -154,7 +184,13 @@ impl Store {
             + Send
             + 'static,
     {
-        self.writer.run(self.backend, f).await
+        self.writer.run(f).await
+    }
+
+    /// As `write`, for a job written against `Tx`: on SQLite it runs on the writer's own
+    /// connection, statement by statement on the writer's thread (the hot path).
+    pub async fn write_job<J: WriteJob>(&self, job: J) -> Result<J::Output, ApiError> {
+        self.writer.run_job(job).await
     }
 
     /// After a commit: wake local waiters now; on PostgreSQL the other replicas are woken

@@ -1,49 +1,87 @@
 //! The write path. PostgreSQL: one transaction per request (rows lock what must be
-//! serialised). SQLite: one writer connection; requests queue up and everything queued
-//! while a commit runs shares the next one, so the fsync of `synchronous = FULL` is paid
-//! once per batch, not once per request.
+//! serialised). SQLite: one writer thread; requests queue up and everything queued while
+//! a commit runs shares the next one, so the fsync of `synchronous = FULL` is paid once
+//! per batch, not once per request.
+//!
+//! The SQLite writer holds two connections to the one file and uses one at a time, so
+//! they never wait on each other: sqlx's, for writes written against `AnyConnection`,
+//! and its own `rusqlite` connection for `WriteJob`s (the hot path, a submit), whose
+//! statements run on the writer's thread instead of a round trip to a driver thread each.
 //!
 //! The rule for a write job: refuse (4xx) before writing anything. A job that fails with a
 //! server error (5xx, a storage error) rolls the whole batch back and every job of the
 //! batch fails with it, so nothing half-written is ever committed.
 
 use std::any::Any;
+use std::future::Future;
 
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Backend;
+use super::tx::Tx;
 use crate::error::ApiError;
 
 type Output = Result<Box<dyn Any + Send>, ApiError>;
-type JobFn = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Output> + Send>;
+type JobFn<C> = Box<dyn for<'c> FnOnce(&'c mut C) -> BoxFuture<'c, Output> + Send>;
 
-pub struct Job {
-    run: JobFn,
+/// A write written once against `Tx`, so it runs on whichever connection the backend has.
+pub trait WriteJob: Send + 'static {
+    type Output: Send + 'static;
+
+    fn run<T: Tx>(
+        self,
+        conn: &mut T,
+    ) -> impl Future<Output = Result<Self::Output, ApiError>> + Send;
+}
+
+pub struct Job<C> {
+    run: JobFn<C>,
     done: oneshot::Sender<Output>,
+}
+
+pub enum Queued {
+    Any(Job<AnyConnection>),
+    Native(Job<rusqlite::Connection>),
 }
 
 #[derive(Clone)]
 pub enum Writer {
     Pool(AnyPool),
-    Sqlite(mpsc::Sender<Job>),
+    Sqlite {
+        queue: mpsc::Sender<Queued>,
+        native: bool,
+    },
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Writer::Pool(_) => "Writer::Pool",
-            Writer::Sqlite(_) => "Writer::Sqlite",
+            Writer::Sqlite { .. } => "Writer::Sqlite",
         })
     }
 }
 
 const MAX_BATCH: usize = 256;
 
+fn boxed<T: Send + 'static>(v: T) -> Box<dyn Any + Send> {
+    Box::new(v)
+}
+
+fn unbox<T: 'static>(value: Box<dyn Any + Send>) -> Result<T, ApiError> {
+    value
+        .downcast::<T>()
+        .map(|b| *b)
+        .map_err(|_| ApiError::internal("writer result of the wrong type"))
+}
+
 impl Writer {
-    pub fn sqlite(conn: AnyConnection) -> Self {
+    /// `native` is the writer's own connection; without one (an in-memory database, which
+    /// a second connection cannot see) every write goes through `conn`.
+    pub fn sqlite(conn: AnyConnection, native: Option<rusqlite::Connection>) -> Self {
         let (tx, rx) = mpsc::channel(4096);
+        let has_native = native.is_some();
         // Its own thread: between the statements of a batch the writer wakes at once
         // instead of queueing behind the request handlers on the shared runtime.
         let spawned = std::thread::Builder::new()
@@ -53,17 +91,20 @@ impl Writer {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(run_sqlite(conn, rx)),
+                    Ok(rt) => rt.block_on(run_sqlite(conn, native, rx)),
                     Err(e) => tracing::error!(error = %e, "cannot start the writer"),
                 }
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the writer thread");
         }
-        Writer::Sqlite(tx)
+        Writer::Sqlite {
+            queue: tx,
+            native: has_native,
+        }
     }
 
-    pub async fn run<T, F>(&self, _backend: Backend, f: F) -> Result<T, ApiError>
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, ApiError>>
@@ -77,34 +118,60 @@ impl Writer {
                 tx.commit().await?;
                 Ok(value)
             }
-            Writer::Sqlite(queue) => {
-                let run: JobFn = Box::new(move |conn| {
-                    Box::pin(
-                        async move { f(conn).await.map(|v| Box::new(v) as Box<dyn Any + Send>) },
-                    )
-                });
-                let (done, wait) = oneshot::channel();
-                queue
-                    .send(Job { run, done })
-                    .await
-                    .map_err(|_| ApiError::internal("the writer has stopped"))?;
-                let value = wait
-                    .await
-                    .map_err(|_| ApiError::internal("the writer has stopped"))??;
-                value
-                    .downcast::<T>()
-                    .map(|b| *b)
-                    .map_err(|_| ApiError::internal("writer result of the wrong type"))
+            Writer::Sqlite { queue, .. } => {
+                let run: JobFn<AnyConnection> =
+                    Box::new(move |conn| Box::pin(async move { f(conn).await.map(boxed) }));
+                unbox(enqueue(queue, |done| Queued::Any(Job { run, done })).await?)
+            }
+        }
+    }
+
+    pub async fn run_job<J: WriteJob>(&self, job: J) -> Result<J::Output, ApiError> {
+        match self {
+            Writer::Pool(pool) => {
+                let mut tx = pool.begin().await?;
+                let value = job.run(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+            Writer::Sqlite {
+                queue,
+                native: true,
+            } => {
+                let run: JobFn<rusqlite::Connection> =
+                    Box::new(move |conn| Box::pin(async move { job.run(conn).await.map(boxed) }));
+                unbox(enqueue(queue, |done| Queued::Native(Job { run, done })).await?)
+            }
+            Writer::Sqlite {
+                queue,
+                native: false,
+            } => {
+                let run: JobFn<AnyConnection> =
+                    Box::new(move |conn| Box::pin(async move { job.run(conn).await.map(boxed) }));
+                unbox(enqueue(queue, |done| Queued::Any(Job { run, done })).await?)
             }
         }
     }
 }
 
-async fn exec(conn: &mut AnyConnection, sql: &'static str) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sql).execute(conn).await.map(|_| ())
+async fn enqueue(
+    queue: &mpsc::Sender<Queued>,
+    job: impl FnOnce(oneshot::Sender<Output>) -> Queued,
+) -> Output {
+    let (done, wait) = oneshot::channel();
+    queue
+        .send(job(done))
+        .await
+        .map_err(|_| ApiError::internal("the writer has stopped"))?;
+    wait.await
+        .map_err(|_| ApiError::internal("the writer has stopped"))?
 }
 
-async fn run_sqlite(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>) {
+async fn run_sqlite(
+    mut conn: AnyConnection,
+    mut native: Option<rusqlite::Connection>,
+    mut rx: mpsc::Receiver<Queued>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -113,44 +180,56 @@ async fn run_sqlite(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
-            fail_all(batch, &e);
-            continue;
-        }
-        let mut results = Vec::with_capacity(batch.len());
-        let mut poisoned = false;
+        // Jobs of one batch were queued concurrently, so any order is a valid one.
+        let (mut on_native, mut on_any) = (Vec::new(), Vec::new());
         for job in batch {
-            let outcome = (job.run)(&mut conn).await;
-            poisoned |= matches!(&outcome, Err(e) if e.status.is_server_error());
-            results.push((job.done, outcome));
-        }
-        let committed = if poisoned {
-            Err(exec(&mut conn, "ROLLBACK").await.err())
-        } else {
-            exec(&mut conn, "COMMIT").await.map_err(Some)
-        };
-        match committed {
-            Ok(()) => {
-                for (done, outcome) in results {
-                    let _ = done.send(outcome);
-                }
-            }
-            Err(e) => {
-                if let Some(e) = e {
-                    let _ = exec(&mut conn, "ROLLBACK").await;
-                    tracing::error!(error = %e, "commit failed");
-                }
-                for (done, _) in results {
-                    let _ = done.send(Err(ApiError::internal("storage error")));
-                }
+            match job {
+                Queued::Native(job) => on_native.push(job),
+                Queued::Any(job) => on_any.push(job),
             }
         }
+        if let Some(native) = native.as_mut() {
+            commit_batch(native, on_native).await;
+        }
+        commit_batch(&mut conn, on_any).await;
     }
 }
 
-fn fail_all(batch: Vec<Job>, e: &sqlx::Error) {
-    tracing::error!(error = %e, "cannot begin a write transaction");
-    for job in batch {
-        let _ = job.done.send(Err(ApiError::internal("storage error")));
+/// Runs `jobs` in one transaction and answers each once the commit is durable.
+async fn commit_batch<C: Tx>(conn: &mut C, jobs: Vec<Job<C>>) {
+    if jobs.is_empty() {
+        return;
+    }
+    if let Err(e) = conn.execute("BEGIN IMMEDIATE", &[]).await {
+        tracing::error!(error = ?e, "cannot begin a write transaction");
+        for job in jobs {
+            let _ = job.done.send(Err(ApiError::internal("storage error")));
+        }
+        return;
+    }
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut poisoned = false;
+    for job in jobs {
+        let outcome = (job.run)(conn).await;
+        poisoned |= matches!(&outcome, Err(e) if e.status.is_server_error());
+        results.push((job.done, outcome));
+    }
+    let committed = if poisoned {
+        conn.execute("ROLLBACK", &[]).await.map(|_| false)
+    } else {
+        conn.execute("COMMIT", &[]).await.map(|_| true)
+    };
+    if matches!(committed, Ok(true)) {
+        for (done, outcome) in results {
+            let _ = done.send(outcome);
+        }
+        return;
+    }
+    if committed.is_err() {
+        let _ = conn.execute("ROLLBACK", &[]).await;
+        tracing::error!("commit failed");
+    }
+    for (done, _) in results {
+        let _ = done.send(Err(ApiError::internal("storage error")));
     }
 }

@@ -166,6 +166,19 @@ pub struct WebhookRow {
 }
 
 impl WebhookRow {
+    /// From `SELECT id, org_id, url, events, description, secret, created_at`.
+    pub fn from_row(row: &crate::store::Row) -> Result<Self, crate::error::ApiError> {
+        Ok(WebhookRow {
+            id: row.text(0)?,
+            org_id: row.text(1)?,
+            url: row.text(2)?,
+            events: row.text(3)?,
+            description: row.text(4)?,
+            secret: row.text(5)?,
+            created_at: row.text(6)?,
+        })
+    }
+
     pub fn subscribes_to(&self, kind: EventKind) -> bool {
         serde_json::from_str::<Vec<String>>(&self.events)
             .is_ok_and(|events| events.iter().any(|e| e == kind.as_str()))

@@ -8,12 +8,14 @@ use sqlx::AnyConnection;
 
 use super::model::{EventKind, WebhookRow};
 use crate::actions::{ActionRecord, DENIED, PENDING};
+use crate::args;
 use crate::error::ApiError;
+use crate::store::Tx;
 use crate::util::{new_id, now};
 
 /// A submit was recorded: pending → `approval.requested`, denied → `action.denied`, and
 /// an alert (risk ≥ 70) → `alert.high_risk` as well.
-pub async fn on_submit(conn: &mut AnyConnection, r: &ActionRecord) -> Result<(), ApiError> {
+pub async fn on_submit<T: Tx>(conn: &mut T, r: &ActionRecord) -> Result<(), ApiError> {
     let kinds = submit_events(r);
     enqueue(conn, &r.org_id, &kinds, |kind| {
         (json!({"action": action_view(r)}), action_text(kind, r))
@@ -149,8 +151,8 @@ fn short(text: &str) -> String {
 
 /// Inserts one pending delivery per (event, subscribed webhook). `body` gives the event's
 /// own fields (`action` or `agent`) and its `text`.
-async fn enqueue(
-    conn: &mut AnyConnection,
+async fn enqueue<T: Tx>(
+    conn: &mut T,
     org_id: &str,
     kinds: &[EventKind],
     body: impl Fn(EventKind) -> (Value, String),
@@ -158,20 +160,23 @@ async fn enqueue(
     if kinds.is_empty() {
         return Ok(());
     }
-    let hooks: Vec<WebhookRow> = sqlx::query_as(
-        "SELECT id, org_id, url, events, description, secret, created_at FROM webhooks \
-         WHERE org_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
-    )
-    .bind(org_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let hooks = conn
+        .fetch_all(
+            "SELECT id, org_id, url, events, description, secret, created_at FROM webhooks \
+             WHERE org_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
+            &args![org_id],
+        )
+        .await?
+        .iter()
+        .map(WebhookRow::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     if hooks.is_empty() {
         return Ok(());
     }
-    let (org_name,): (String,) = sqlx::query_as("SELECT name FROM orgs WHERE id = $1")
-        .bind(org_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let org_name = conn
+        .fetch_one("SELECT name FROM orgs WHERE id = $1", &args![org_id])
+        .await?
+        .text(0)?;
     let ts = now();
     for &kind in kinds {
         let (fields, text) = body(kind);
@@ -185,18 +190,19 @@ async fn enqueue(
             if let (Value::Object(p), Value::Object(f)) = (&mut payload, &fields) {
                 p.extend(f.clone());
             }
-            sqlx::query(
+            conn.execute(
                 "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event, payload, state, \
                  attempts, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, 'pending', \
                  0, $6, $6)",
+                &args![
+                    &id,
+                    &hook.id,
+                    org_id,
+                    kind.as_str(),
+                    &payload.to_string(),
+                    &ts
+                ],
             )
-            .bind(&id)
-            .bind(&hook.id)
-            .bind(org_id)
-            .bind(kind.as_str())
-            .bind(payload.to_string())
-            .bind(&ts)
-            .execute(&mut *conn)
             .await?;
         }
     }
