@@ -1,5 +1,6 @@
-//! Storage guarantees on SQLite: an acknowledged submit survives `kill -9`, and a row
-//! edited by hand breaks the audit chain where it was edited.
+//! Storage guarantees on SQLite: an acknowledged submit survives `kill -9`, a row edited
+//! by hand breaks the audit chain where it was edited, and writes through the writer's two
+//! connections (submits on its own, uploads and reviews on sqlx's) keep one chain.
 
 mod common;
 
@@ -98,6 +99,80 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_action() {
     let (_, v) = s.get("/api/v1/audit/verify", &s.admin).await;
     assert_eq!(v["valid"], true, "{v}");
     assert_eq!(v["events"].as_u64().unwrap() as usize, stored.len());
+}
+
+/// Submits go through the writer's own connection, which remembers each chain head;
+/// uploads and approvals go through sqlx's. Interleaved and concurrent, they must still
+/// make one unbroken chain whose head the database holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_writer_connections_append_to_one_chain() {
+    let s = Arc::new(Server::start(Backend::Sqlite).await);
+    let agent = s.key(&s.admin, "agent").await;
+    let approver = s.key(&s.admin, "approver").await;
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let (s, agent, approver) = (s.clone(), agent.clone(), approver.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..40 {
+                if i % 4 == 0 {
+                    let v = s
+                        .submit(&agent, high(&format!("mix-{w}"), &format!("b{i}")))
+                        .await;
+                    let id = v["id"].as_str().unwrap();
+                    let (st, _) = s
+                        .post(
+                            &format!("/api/v1/actions/{id}/approve"),
+                            &approver,
+                            json!({}),
+                        )
+                        .await;
+                    assert_eq!(st, StatusCode::OK);
+                } else {
+                    s.submit(&agent, low(&format!("mix-{w}"))).await;
+                }
+            }
+        }));
+    }
+    for w in 0..2 {
+        let (s, agent) = (s.clone(), agent.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let events: Vec<Value> = (0..3)
+                    .map(|j| {
+                        json!({"action_id": format!("up-{w}-{i}-{j}"), "agent_id": "uploader",
+                        "service": "s3", "operation": "list_buckets", "decision": "approved",
+                        "risk_score": 10, "risk_level": "low", "reason": "local",
+                        "timestamp": "2026-01-01T00:00:00Z"})
+                    })
+                    .collect();
+                let (st, v) = s
+                    .post("/api/v1/audit/events", &agent, json!({"events": events}))
+                    .await;
+                assert_eq!((st, v["accepted"].as_u64()), (StatusCode::OK, Some(3)));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 4 × 40 submits, 4 × 10 approvals, 2 × 20 × 3 uploaded events.
+    let expected = 160 + 40 + 120;
+    assert_eq!(verify(&s).await, json!({"valid": true, "events": expected}));
+    let mut db = open_db(&s).await;
+    let (seq, head, last): (i64, String, String) = sqlx::query_as(
+        "SELECT o.audit_seq, o.audit_head, e.hash FROM orgs o JOIN audit_events e \
+         ON e.org_id = o.id AND e.seq = (SELECT MAX(seq) FROM audit_events WHERE org_id = o.id)",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!((seq, head), (expected, last));
+    // And the next submit, after all that, still links on.
+    s.submit(&agent, low("mix-after")).await;
+    assert_eq!(
+        verify(&s).await,
+        json!({"valid": true, "events": expected + 1})
+    );
 }
 
 async fn open_db(s: &Server) -> sqlx::SqliteConnection {

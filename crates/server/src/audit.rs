@@ -31,17 +31,26 @@ fn link(prev: &str, body: &str) -> String {
 }
 
 /// Appends inside the caller's write transaction. The `UPDATE … RETURNING` on the
-/// organisation row serialises appends (a row lock on PostgreSQL, the single writer on
-/// SQLite).
+/// organisation row serialises appends (a row lock on PostgreSQL); the single SQLite
+/// writer knows the head from its previous append and skips it.
 pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i64, ApiError> {
-    let row = conn
-        .fetch_one(
-            "UPDATE orgs SET audit_seq = audit_seq + 1 WHERE id = $1 \
-             RETURNING audit_seq, audit_head",
-            &args![org_id],
-        )
-        .await?;
-    let (seq, head) = (row.int(0)?, row.text(1)?);
+    let known = conn
+        .chain_heads()
+        .and_then(|heads| heads.get(org_id))
+        .map(|(seq, hash)| (seq + 1, hash.clone()));
+    let (seq, head) = match known {
+        Some(next) => next,
+        None => {
+            let row = conn
+                .fetch_one(
+                    "UPDATE orgs SET audit_seq = audit_seq + 1 WHERE id = $1 \
+                     RETURNING audit_seq, audit_head",
+                    &args![org_id],
+                )
+                .await?;
+            (row.int(0)?, row.text(1)?)
+        }
+    };
     let prev = if head.is_empty() {
         GENESIS.to_string()
     } else {
@@ -75,7 +84,11 @@ pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i
         ],
     )
     .await?;
-    // The trigger `audit_events_head` (migration 0002) moves `orgs.audit_head` to `hash`.
+    // The trigger `audit_events_head` (migrations 0002, 0005) moves `orgs.audit_head` and
+    // `audit_seq` to this event.
+    if let Some(heads) = conn.chain_heads() {
+        heads.insert(org_id.to_string(), (seq, hash));
+    }
     Ok(seq)
 }
 

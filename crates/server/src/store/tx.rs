@@ -110,6 +110,13 @@ pub trait Tx: Send {
     /// SQLite has a single process, whose hub is told after the commit).
     fn notify(&mut self, payload: String) -> impl Future<Output = Result<(), ApiError>> + Send;
 
+    /// The audit chain heads (`org → (seq, hash)`) this connection appended last, where
+    /// it is the only one appending (the SQLite writer's own connection). `None` where
+    /// other writers exist: the chain head must then be read under a row lock.
+    fn chain_heads(&mut self) -> Option<&mut ChainHeads> {
+        None
+    }
+
     fn fetch_optional(
         &mut self,
         sql: &'static str,
@@ -233,15 +240,39 @@ fn native_rows(
     Ok(out)
 }
 
-/// The SQLite writer's own connection: every statement runs here and now, so its
-/// futures are ready on first poll.
-impl Tx for rusqlite::Connection {
+/// Each organisation's audit chain head: its last `seq` and `hash`.
+pub type ChainHeads = std::collections::HashMap<String, (i64, String)>;
+
+/// The SQLite writer's own connection, and what it remembers between its writes.
+pub struct Native {
+    conn: rusqlite::Connection,
+    heads: ChainHeads,
+}
+
+impl Native {
+    pub fn new(conn: rusqlite::Connection) -> Self {
+        Native {
+            conn,
+            heads: ChainHeads::new(),
+        }
+    }
+
+    /// After a rollback, or after another connection wrote: what was remembered may no
+    /// longer be what is stored.
+    pub fn forget(&mut self) {
+        self.heads.clear();
+    }
+}
+
+/// Every statement runs here and now, so the futures are ready on first poll.
+impl Tx for Native {
     fn execute(
         &mut self,
         sql: &'static str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<u64, ApiError>> + Send {
         let done = self
+            .conn
             .prepare_cached(sql)
             .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(args)));
         ready(done.map(|n| n as u64).map_err(native_error))
@@ -252,10 +283,14 @@ impl Tx for rusqlite::Connection {
         sql: &'static str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Vec<Row>, ApiError>> + Send {
-        ready(native_rows(self, sql, args).map_err(native_error))
+        ready(native_rows(&self.conn, sql, args).map_err(native_error))
     }
 
     fn notify(&mut self, _payload: String) -> impl Future<Output = Result<(), ApiError>> + Send {
         ready(Ok(()))
+    }
+
+    fn chain_heads(&mut self) -> Option<&mut ChainHeads> {
+        Some(&mut self.heads)
     }
 }

@@ -19,7 +19,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::tx::Tx;
+use super::tx::{Native, Tx};
 use crate::error::ApiError;
 
 type Output = Result<Box<dyn Any + Send>, ApiError>;
@@ -42,7 +42,7 @@ pub struct Job<C> {
 
 pub enum Queued {
     Any(Job<AnyConnection>),
-    Native(Job<rusqlite::Connection>),
+    Native(Job<Native>),
 }
 
 #[derive(Clone)]
@@ -138,7 +138,7 @@ impl Writer {
                 queue,
                 native: true,
             } => {
-                let run: JobFn<rusqlite::Connection> =
+                let run: JobFn<Native> =
                     Box::new(move |conn| Box::pin(async move { job.run(conn).await.map(boxed) }));
                 unbox(enqueue(queue, |done| Queued::Native(Job { run, done })).await?)
             }
@@ -169,9 +169,10 @@ async fn enqueue(
 
 async fn run_sqlite(
     mut conn: AnyConnection,
-    mut native: Option<rusqlite::Connection>,
+    native: Option<rusqlite::Connection>,
     mut rx: mpsc::Receiver<Queued>,
 ) {
+    let mut native = native.map(Native::new);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -188,24 +189,32 @@ async fn run_sqlite(
                 Queued::Any(job) => on_any.push(job),
             }
         }
-        if let Some(native) = native.as_mut() {
-            commit_batch(native, on_native).await;
+        if let Some(native) = native.as_mut()
+            && !commit_batch(native, on_native).await
+        {
+            native.forget();
         }
-        commit_batch(&mut conn, on_any).await;
+        if !on_any.is_empty() {
+            commit_batch(&mut conn, on_any).await;
+            if let Some(native) = native.as_mut() {
+                native.forget();
+            }
+        }
     }
 }
 
-/// Runs `jobs` in one transaction and answers each once the commit is durable.
-async fn commit_batch<C: Tx>(conn: &mut C, jobs: Vec<Job<C>>) {
+/// Runs `jobs` in one transaction and answers each once the commit is durable. False
+/// when nothing was committed.
+async fn commit_batch<C: Tx>(conn: &mut C, jobs: Vec<Job<C>>) -> bool {
     if jobs.is_empty() {
-        return;
+        return true;
     }
     if let Err(e) = conn.execute("BEGIN IMMEDIATE", &[]).await {
         tracing::error!(error = ?e, "cannot begin a write transaction");
         for job in jobs {
             let _ = job.done.send(Err(ApiError::internal("storage error")));
         }
-        return;
+        return false;
     }
     let mut results = Vec::with_capacity(jobs.len());
     let mut poisoned = false;
@@ -223,7 +232,7 @@ async fn commit_batch<C: Tx>(conn: &mut C, jobs: Vec<Job<C>>) {
         for (done, outcome) in results {
             let _ = done.send(outcome);
         }
-        return;
+        return true;
     }
     if committed.is_err() {
         let _ = conn.execute("ROLLBACK", &[]).await;
@@ -232,4 +241,5 @@ async fn commit_batch<C: Tx>(conn: &mut C, jobs: Vec<Job<C>>) {
     for (done, _) in results {
         let _ = done.send(Err(ApiError::internal("storage error")));
     }
+    false
 }

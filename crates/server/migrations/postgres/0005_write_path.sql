@@ -5,3 +5,12 @@ CREATE INDEX actions_pending_expiry ON actions (expires_at) WHERE status = 'pend
 DROP INDEX actions_grant;
 CREATE INDEX actions_grant_available ON actions (org_id, agent_id, operation, fingerprint)
     WHERE grant_state = 'available';
+
+-- The head trigger also moves the sequence number (as on SQLite, where the single
+-- writer appends with one statement; here `append` still takes the row lock first).
+CREATE OR REPLACE FUNCTION ascend_audit_head() RETURNS trigger AS $$
+BEGIN
+    UPDATE orgs SET audit_head = NEW.hash, audit_seq = NEW.seq WHERE id = NEW.org_id;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
