@@ -10,8 +10,8 @@
 //! 3. approve → waiting long-poll answer latency (p50/p95) over 200 rounds.
 //!
 //! Run: `cargo bench -p ascend-server --bench load` (`ASCEND_BENCH_DIR=/dev/shm` to put the
-//! SQLite file on tmpfs; `ASCEND_BENCH_ONLY=submit` runs only the submit throughput loop,
-//! for 10 s, to profile it).
+//! SQLite file on tmpfs; `ASCEND_BENCH_ONLY=submit|healthz` runs only that throughput
+//! loop, 256 clients for 10 s, to profile it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,12 +60,26 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-/// Requests/s of `clients` clients sending back to back for `secs` seconds.
+/// CPU time this process (client and server) has used.
+fn cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Requests/s of `clients` clients sending back to back for `secs` seconds, and the
+/// process's CPU time per request (client and server: what decides the rate once the
+/// cores are busy, and what other load on the machine does not change).
 async fn closed_loop(
     make: &impl Fn() -> reqwest::RequestBuilder,
     clients: usize,
     secs: u64,
-) -> f64 {
+) -> (f64, Duration) {
+    let cpu = cpu_time();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -86,7 +100,8 @@ async fn closed_loop(
     for t in tasks {
         total += t.await.unwrap();
     }
-    total as f64 / start.elapsed().as_secs_f64()
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    (rate, (cpu_time() - cpu) / total.max(1) as u32)
 }
 
 fn main() {
@@ -147,32 +162,71 @@ async fn run(base: String) {
         let (c, b) = (client.clone(), base.clone());
         move || c.get(format!("{b}/healthz"))
     };
-    if std::env::var("ASCEND_BENCH_ONLY").as_deref() == Ok("submit") {
-        let rps = closed_loop(&submit, 256, 10).await;
-        println!("POST /api/v1/actions/submit  {rps:>9.0} req/s");
-        return;
+    match std::env::var("ASCEND_BENCH_ONLY").as_deref() {
+        Ok("submit") => {
+            let (rps, cpu) = closed_loop(&submit, 256, 10).await;
+            println!("POST /api/v1/actions/submit  {rps:>9.0} req/s  {cpu:?} CPU/request");
+            return;
+        }
+        Ok("healthz") => {
+            let (rps, cpu) = closed_loop(&health, 256, 10).await;
+            println!("GET /healthz  {rps:>9.0} req/s  {cpu:?} CPU/request");
+            return;
+        }
+        _ => {}
     }
     // Warm up.
-    closed_loop(&submit, 32, 1).await;
+    let _ = closed_loop(&submit, 32, 1).await;
     // Interleaved one-second rounds, so that a change in what else the machine runs
     // falls on both sides of the ratio.
     println!("throughput (closed loop, median of 5 interleaved 1 s rounds each):");
     for clients in [32, 256] {
         let (mut healthz, mut submits) = (Vec::new(), Vec::new());
+        let (mut healthz_cpu, mut submit_cpu) = (Vec::new(), Vec::new());
         for _ in 0..5 {
-            healthz.push(closed_loop(&health, clients, 1).await);
-            submits.push(closed_loop(&submit, clients, 1).await);
+            let (rate, cpu) = closed_loop(&health, clients, 1).await;
+            healthz.push(rate);
+            healthz_cpu.push(cpu.as_secs_f64() * 1e6);
+            let (rate, cpu) = closed_loop(&submit, clients, 1).await;
+            submits.push(rate);
+            submit_cpu.push(cpu.as_secs_f64() * 1e6);
         }
         let (healthz_rps, submit_rps) = (median(healthz), median(submits));
-        println!("  {clients:>3} clients  GET /healthz                 {healthz_rps:>9.0} req/s");
+        let (healthz_cpu, submit_cpu) = (median(healthz_cpu), median(submit_cpu));
         println!(
-            "  {clients:>3} clients  POST /api/v1/actions/submit  {submit_rps:>9.0} req/s   (LOW action, SQLite, synchronous=FULL)"
+            "  {clients:>3} clients  GET /healthz                 {healthz_rps:>9.0} req/s   {healthz_cpu:>5.1} µs CPU/request"
         );
         println!(
-            "  {clients:>3} clients  ratio submit / healthz       {:>9.2}",
-            submit_rps / healthz_rps
+            "  {clients:>3} clients  POST /api/v1/actions/submit  {submit_rps:>9.0} req/s   {submit_cpu:>5.1} µs CPU/request   (LOW action, SQLite, synchronous=FULL)"
+        );
+        println!(
+            "  {clients:>3} clients  ratio submit / healthz       {:>9.2}         CPU ratio healthz / submit {:.2}",
+            submit_rps / healthz_rps,
+            healthz_cpu / submit_cpu
         );
     }
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let read = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (sum, count) = (
+        read("ascend_sqlite_commit_batch_jobs_sum"),
+        read("ascend_sqlite_commit_batch_jobs_count"),
+    );
+    println!(
+        "  SQLite commits so far: {count:.0}, {:.1} writes per commit on average",
+        sum / count.max(1.0)
+    );
 
     // One client, back to back: the latency floor without queueing.
     let mut seq = Vec::with_capacity(500);

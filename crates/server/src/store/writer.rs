@@ -181,6 +181,8 @@ async fn run_sqlite(
                 Err(_) => break,
             }
         }
+        // How many requests share a commit (and its fsync): what group commit buys.
+        metrics::histogram!("ascend_sqlite_commit_batch_jobs").record(batch.len() as f64);
         // Jobs of one batch were queued concurrently, so any order is a valid one.
         let (mut on_native, mut on_any) = (Vec::new(), Vec::new());
         for job in batch {
