@@ -11,7 +11,8 @@
 //!
 //! Run: `cargo bench -p ascend-server --bench load` (`ASCEND_BENCH_DIR=/dev/shm` to put the
 //! SQLite file on tmpfs; `ASCEND_BENCH_ONLY=submit|healthz` runs only that throughput
-//! loop, 256 clients for 10 s, to profile it).
+//! loop, 256 clients for 10 s, to profile it; `ASCEND_BENCH_ONLY=latency` skips the
+//! throughput loops).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -177,6 +178,9 @@ async fn run(base: String) {
     }
     // Warm up.
     let _ = closed_loop(&submit, 32, 1).await;
+    if std::env::var("ASCEND_BENCH_ONLY").as_deref() == Ok("latency") {
+        return latencies(&client, &base, &agent, &submit).await;
+    }
     // Interleaved one-second rounds, so that a change in what else the machine runs
     // falls on both sides of the ratio.
     println!("throughput (closed loop, median of 5 interleaved 1 s rounds each):");
@@ -228,6 +232,16 @@ async fn run(base: String) {
         sum / count.max(1.0)
     );
 
+    latencies(&client, &base, &agent, &submit).await;
+}
+
+/// Submit latency alone and at a fixed rate, and approve → long-poll.
+async fn latencies(
+    client: &reqwest::Client,
+    base: &str,
+    agent: &str,
+    submit: &impl Fn() -> reqwest::RequestBuilder,
+) {
     // One client, back to back: the latency floor without queueing.
     let mut seq = Vec::with_capacity(500);
     for _ in 0..500 {
@@ -293,7 +307,7 @@ async fn run(base: String) {
         let body = json!({"action_type": "s3.delete_bucket", "parameters": {"Bucket": format!("b{i}")}, "agent_id": "bench"});
         let v: Value = client
             .post(format!("{base}/api/v1/actions/submit"))
-            .header("X-API-Key", &agent)
+            .header("X-API-Key", agent)
             .json(&body)
             .send()
             .await
@@ -305,7 +319,7 @@ async fn run(base: String) {
         let waiter = {
             let req = client
                 .get(format!("{base}/api/v1/actions/{id}/status?wait=30"))
-                .header("X-API-Key", &agent);
+                .header("X-API-Key", agent);
             tokio::spawn(async move {
                 let v: Value = req.send().await.unwrap().json().await.unwrap();
                 (v, Instant::now())
