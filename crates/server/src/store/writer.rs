@@ -134,24 +134,25 @@ impl Writer {
                 tx.commit().await?;
                 Ok(value)
             }
-            Writer::Sqlite {
-                queue,
-                native: true,
-            } => {
-                let run: JobFn<Native> =
-                    Box::new(move |conn| Box::pin(async move { job.run(conn).await.map(boxed) }));
-                unbox(enqueue(queue, |done| Queued::Native(Job { run, done })).await?)
-            }
-            Writer::Sqlite {
-                queue,
-                native: false,
-            } => {
-                let run: JobFn<AnyConnection> =
-                    Box::new(move |conn| Box::pin(async move { job.run(conn).await.map(boxed) }));
-                unbox(enqueue(queue, |done| Queued::Any(Job { run, done })).await?)
+            Writer::Sqlite { queue, native } => {
+                let queued = |done| match native {
+                    true => Queued::Native(Job {
+                        run: job_fn(job),
+                        done,
+                    }),
+                    false => Queued::Any(Job {
+                        run: job_fn(job),
+                        done,
+                    }),
+                };
+                unbox(enqueue(queue, queued).await?)
             }
         }
     }
+}
+
+fn job_fn<C: Tx + 'static, J: WriteJob>(job: J) -> JobFn<C> {
+    Box::new(move |conn| Box::pin(async move { job.run(conn).await.map(boxed) }))
 }
 
 async fn enqueue(
