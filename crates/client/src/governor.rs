@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, watch};
 use crate::audit::{
     AuditCounters, AuditEvent, CallOutcome, Inbox, OutcomeStatus, Queued, Uploader,
 };
-use crate::bundle::{BundleCell, poll};
+use crate::bundle::{BundleCell, BundleState, poll};
 use crate::config::{Config, FailMode};
 use crate::ids::new_action_id;
 use crate::platform::{ActionAnswer, Platform, PlatformError};
@@ -196,8 +196,8 @@ struct Inner {
     inbox: Arc<Inbox>,
     counters: Arc<AuditCounters>,
     /// Canonical names by the front end's spelling, service then operation (looked up
-    /// without allocating).
-    names: RwLock<HashMap<String, HashMap<String, Arc<OperationName>>>>,
+    /// without allocating), each with its last decision of a call without parameters.
+    names: RwLock<HashMap<String, HashMap<String, Arc<Known>>>>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     stop: watch::Sender<bool>,
@@ -222,6 +222,38 @@ impl Drop for Inner {
                 std::mem::forget(runtime);
             }
         }
+    }
+}
+
+/// An operation the governor has seen.
+#[derive(Debug)]
+struct Known {
+    name: Arc<OperationName>,
+    /// The decision of its last call without parameters (`{}`).
+    memo: Mutex<Option<Memo>>,
+}
+
+/// `decide` is pure: for the same operation, empty parameters, region and bundle (which
+/// carries the settings, the policies and the block), it gives the same decision. Calls
+/// without parameters (`list_buckets`, `describe_regions`, …) are the most frequent ones,
+/// so the last such decision is kept and reused while the bundle stays the same.
+#[derive(Debug)]
+struct Memo {
+    /// The bundle it was decided with, held so that its address cannot be reused.
+    bundle: Option<Arc<BundleState>>,
+    region: String,
+    /// Without `reasons` (neither rulings nor submissions read them).
+    decision: Decision,
+}
+
+impl Memo {
+    fn matches(&self, bundle: &Option<Arc<BundleState>>, region: &str) -> bool {
+        let same_bundle = match (&self.bundle, bundle) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_bundle && self.region == region
     }
 }
 
@@ -338,32 +370,71 @@ impl Governor {
         rx.recv().ok()
     }
 
-    fn name(&self, service: &str, operation: &str) -> Arc<OperationName> {
+    fn known(&self, service: &str, operation: &str) -> Arc<Known> {
         let names = &self.inner.names;
-        if let Some(name) = names
+        if let Some(known) = names
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(service)
             .and_then(|ops| ops.get(operation))
         {
-            return name.clone();
+            return known.clone();
         }
-        let name = Arc::new(OperationName::from_parts(service, operation));
+        let known = Arc::new(Known {
+            name: Arc::new(OperationName::from_parts(service, operation)),
+            memo: Mutex::new(None),
+        });
         let mut names = names.write().unwrap_or_else(|e| e.into_inner());
         let ops = names.entry(service.to_string()).or_default();
         if ops.len() > 10_000 {
             ops.clear();
         }
-        ops.insert(operation.to_string(), name.clone());
-        name
+        ops.insert(operation.to_string(), known.clone());
+        known
+    }
+
+    /// [`decide`], or the memo of the same call without parameters (see [`Memo`]).
+    fn decide(
+        &self,
+        known: &Known,
+        call: &Call<'_>,
+        bundle: &Option<Arc<BundleState>>,
+        settings: &ascend_core::Settings,
+        engine: &PolicyEngine,
+        blocked: Option<&str>,
+    ) -> Decision {
+        let memoable = call.params.as_object().is_some_and(|m| m.is_empty());
+        if !memoable {
+            return decide(call, settings, engine, blocked);
+        }
+        // Contended (another thread deciding the same operation): decide here instead.
+        if let Ok(memo) = known.memo.try_lock()
+            && let Some(memo) = memo.as_ref()
+            && memo.matches(bundle, call.region)
+        {
+            return memo.decision.clone();
+        }
+        let decision = decide(call, settings, engine, blocked);
+        if let Ok(mut memo) = known.memo.try_lock() {
+            *memo = Some(Memo {
+                bundle: bundle.clone(),
+                region: call.region.to_string(),
+                decision: Decision {
+                    reasons: Vec::new(),
+                    ..decision.clone()
+                },
+            });
+        }
+        decision
     }
 
     /// The synchronous part of governing a call: no network, no waiting.
     pub fn prepare(&self, request: CallRequest<'_>) -> Prepared {
         let started = Instant::now();
         let inner = &self.inner;
-        let name = self.name(request.service, request.operation);
-        if inner.config.settings.bypasses(&name) {
+        let known = self.known(request.service, request.operation);
+        let name = &known.name;
+        if inner.config.settings.bypasses(name) {
             return Prepared::Bypass;
         }
         let bundle = inner.bundle.get();
@@ -373,12 +444,14 @@ impl Governor {
         };
         let call = Call {
             agent_id: &inner.agent_id,
-            name: &name,
+            name,
             params: &request.params,
             region: request.region,
         };
-        let decision = decide(
+        let decision = self.decide(
+            &known,
             &call,
+            &bundle,
             settings,
             engine.unwrap_or(&inner.empty_engine),
             blocked,
@@ -387,7 +460,7 @@ impl Governor {
         let local = engine.is_some() || decision.dry_run;
         if !local || (decision.verdict == Verdict::NeedsApproval && !decision.dry_run) {
             return Prepared::Platform(PlatformJob {
-                name,
+                name: name.clone(),
                 params: request.params,
                 region: request.region.to_string(),
                 decision,
@@ -401,16 +474,19 @@ impl Governor {
             Verdict::NeedsApproval if inner.config.approval_timeout.is_zero() => Decided::Pending,
             Verdict::NeedsApproval => Decided::Denied,
         };
+        let mut decision = decision;
         let reason = if decision.dry_run && decision.verdict == Verdict::NeedsApproval {
             format!("{} (dry run: not submitted for approval)", decision.reason)
         } else {
-            decision.reason.clone()
+            std::mem::take(&mut decision.reason)
         };
+        let policy_ids = std::mem::take(&mut decision.policy_ids);
         Prepared::Done(self.local_ruling(
-            &name,
+            name,
             request.params,
             request.region,
             &decision,
+            policy_ids,
             decided,
             reason,
             action_id,
@@ -420,6 +496,8 @@ impl Governor {
         ))
     }
 
+    /// A ruling decided here (with the bundle, or by the fail mode), with its audit event:
+    /// queued now when the call does not run, else finished by [`Governor::finish`].
     #[allow(clippy::too_many_arguments)]
     fn local_ruling(
         &self,
@@ -427,6 +505,7 @@ impl Governor {
         params: Value,
         region: &str,
         decision: &Decision,
+        policy_ids: Vec<String>,
         decided: Decided,
         reason: String,
         action_id: String,
@@ -436,23 +515,25 @@ impl Governor {
     ) -> Ruling {
         let inner = &self.inner;
         let executes = decided == Decided::Approved || decision.dry_run;
-        let event = Box::new(AuditEvent {
-            action_id: action_id.clone(),
-            agent_id: inner.agent_id.clone(),
-            agent_name: inner.agent_name.clone(),
-            service: name.service.clone(),
-            operation: name.operation.clone(),
-            parameters: params,
-            region: region.to_string(),
-            decision: decided.as_str(),
-            risk_score: decision.risk_score,
-            risk_level: decision.risk_level.as_str(),
-            reason: reason.clone(),
-            policy_ids: decision.policy_ids.clone(),
-            dry_run: decision.dry_run,
-            timestamp: SystemTime::now(),
-            outcome: CallOutcome::not_executed(),
-        });
+        // A drained event, refilled: its strings keep their capacity (see `Inbox`).
+        let mut event = inner.inbox.event();
+        event.action_id.push_str(&action_id);
+        if !Arc::ptr_eq(&event.agent_id, &inner.agent_id) {
+            event.agent_id = inner.agent_id.clone();
+            event.agent_name = inner.agent_name.clone();
+        }
+        event.service.push_str(&name.service);
+        event.operation.push_str(&name.operation);
+        event.parameters = params;
+        event.region.push_str(region);
+        event.decision = decided.as_str();
+        event.risk_score = decision.risk_score;
+        event.risk_level = decision.risk_level.as_str();
+        event.reason.push_str(&reason);
+        event.policy_ids.clone_from(&policy_ids);
+        event.dry_run = decision.dry_run;
+        event.timestamp = SystemTime::now();
+        event.outcome = CallOutcome::not_executed();
         let audit = if executes {
             Some(event)
         } else {
@@ -468,7 +549,7 @@ impl Governor {
             risk_score: decision.risk_score,
             risk_level: decision.risk_level,
             reason,
-            policy_ids: decision.policy_ids.clone(),
+            policy_ids,
             dry_run: decision.dry_run,
             source,
             warning,
@@ -595,6 +676,7 @@ impl Governor {
             params,
             &region,
             decision,
+            decision.policy_ids.clone(),
             decided,
             reason,
             action_id,
