@@ -7,7 +7,8 @@
 //! goes. `ASCEND_BENCH_ROUNDS=1` also prints every round, with a third client whose
 //! interceptor bypasses `s3` (the interceptor's own cost without a decision);
 //! `ASCEND_BENCH_ONLY=plain|governed` measures one client alone (for `perf`);
-//! `ASCEND_BENCH_QUIET_UPLOADER=1` holds audit uploads until the end.
+//! `ASCEND_BENCH_QUIET_UPLOADER=1` holds audit uploads until the end;
+//! `ASCEND_BENCH_CALLS=n` makes rounds of `n` calls instead of 2,000 (for callgrind).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -156,7 +157,10 @@ fn overhead(c: &mut Criterion) {
     // Interleaved rounds for the ratio (criterion's two runs are minutes apart on a busy
     // machine; alternating cancels drift).
     let rounds = 21;
-    let per_round = 2_000;
+    let per_round = std::env::var("ASCEND_BENCH_CALLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000);
     let mut ratios = Vec::with_capacity(rounds);
     let (mut plain_ns, mut governed_ns) = (Vec::new(), Vec::new());
     let (mut plain_cpu, mut governed_cpu) = (Vec::new(), Vec::new());
@@ -219,7 +223,7 @@ fn overhead(c: &mut Criterion) {
         r
     );
     // Where the difference goes: the governor's decision alone, and reading parameters.
-    let n = 20_000;
+    let n = 10 * per_round;
     let start = std::time::Instant::now();
     for _ in 0..n {
         let request = ascend_client::CallRequest {
