@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use ascend_client::{
-    CallOutcome, CallRequest, Decided, GovernanceDenied, Governor, PlatformJob, Prepared, Ruling,
+    CallOutcome, Decided, GovernanceDenied, Governor, PlatformJob, Prepared, Ruling,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -134,12 +134,13 @@ impl Intercept for AscendInterceptor {
                 );
             };
             let region = cfg.load::<Region>();
-            self.governor.prepare(CallRequest {
-                service: metadata.service(),
-                operation: metadata.name(),
-                params: params::from_debug(context.input() as &Input),
-                region: region.map_or("", |r| r.as_ref()),
-            })
+            // Parameters are read only for a governed call (not for a bypassed one).
+            self.governor.prepare_with(
+                metadata.service(),
+                metadata.name(),
+                region.map_or("", |r| r.as_ref()),
+                || params::from_debug(context.input() as &Input),
+            )
         };
         match prepared {
             Prepared::Bypass => Ok(()),

@@ -133,6 +133,18 @@ impl Write for Bounded {
     }
 }
 
+/// Bytes of a Rust name: ASCII letters, digits and `_` (a table: one load per byte).
+const NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
@@ -169,7 +181,7 @@ impl<'a> Parser<'a> {
         let start = self.i;
         let mut i = start;
         while let Some(&b) = s.get(i) {
-            if b.is_ascii_alphanumeric() || b == b'_' {
+            if NAME_BYTE[usize::from(b)] {
                 i += 1;
             } else if b == b':' && s.get(i + 1) == Some(&b':') {
                 i += 2;

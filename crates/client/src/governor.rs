@@ -430,13 +430,32 @@ impl Governor {
 
     /// The synchronous part of governing a call: no network, no waiting.
     pub fn prepare(&self, request: CallRequest<'_>) -> Prepared {
+        let CallRequest {
+            service,
+            operation,
+            params,
+            region,
+        } = request;
+        self.prepare_with(service, operation, region, || params)
+    }
+
+    /// [`Governor::prepare`] for a front end whose parameters cost something to read: they
+    /// are read only for a call that is governed (not for a bypassed service or operation).
+    pub fn prepare_with(
+        &self,
+        service: &str,
+        operation: &str,
+        region: &str,
+        params: impl FnOnce() -> Value,
+    ) -> Prepared {
         let started = Instant::now();
         let inner = &self.inner;
-        let known = self.known(request.service, request.operation);
+        let known = self.known(service, operation);
         let name = &known.name;
         if inner.config.settings.bypasses(name) {
             return Prepared::Bypass;
         }
+        let params = params();
         let bundle = inner.bundle.get();
         let (engine, blocked, settings) = match &bundle {
             Some(b) => (b.engine.as_ref(), b.blocked.as_deref(), &b.settings),
@@ -445,8 +464,8 @@ impl Governor {
         let call = Call {
             agent_id: &inner.agent_id,
             name,
-            params: &request.params,
-            region: request.region,
+            params: &params,
+            region,
         };
         let decision = self.decide(
             &known,
@@ -461,8 +480,8 @@ impl Governor {
         if !local || (decision.verdict == Verdict::NeedsApproval && !decision.dry_run) {
             return Prepared::Platform(PlatformJob {
                 name: name.clone(),
-                params: request.params,
-                region: request.region.to_string(),
+                params,
+                region: region.to_string(),
                 decision,
                 action_id,
                 started,
@@ -483,8 +502,8 @@ impl Governor {
         let policy_ids = std::mem::take(&mut decision.policy_ids);
         Prepared::Done(self.local_ruling(
             name,
-            request.params,
-            request.region,
+            params,
+            region,
             &decision,
             policy_ids,
             decided,
