@@ -83,20 +83,21 @@ pub struct AuditEvent {
     pub outcome: CallOutcome,
 }
 
-impl Default for AuditEvent {
-    fn default() -> Self {
+impl AuditEvent {
+    /// An empty event of an agent, with room for typical ids, names and reasons.
+    pub(crate) fn empty(agent_id: &Arc<str>, agent_name: &Arc<str>) -> Self {
         Self {
-            action_id: String::new(),
-            agent_id: Arc::from(""),
-            agent_name: Arc::from(""),
-            service: String::new(),
-            operation: String::new(),
+            action_id: String::with_capacity(32),
+            agent_id: agent_id.clone(),
+            agent_name: agent_name.clone(),
+            service: String::with_capacity(16),
+            operation: String::with_capacity(48),
             parameters: Value::Null,
-            region: String::new(),
+            region: String::with_capacity(16),
             decision: "",
             risk_score: 0,
             risk_level: "",
-            reason: String::new(),
+            reason: String::with_capacity(64),
             policy_ids: Vec::new(),
             dry_run: false,
             timestamp: SystemTime::UNIX_EPOCH,
@@ -216,7 +217,7 @@ pub(crate) struct Inbox {
 }
 
 /// Drained events kept for reuse, at most.
-const SPARE_EVENTS: usize = 2 * BATCH;
+const SPARE_EVENTS: usize = 4 * BATCH;
 
 impl Inbox {
     pub(crate) fn push(&self, item: Queued) {
@@ -241,17 +242,24 @@ impl Inbox {
         );
     }
 
-    /// An empty event to fill: a drained one when there is one (its strings keep their
-    /// capacity), else a new one. Emptied here, by the thread that fills it: the
-    /// uploader only reads an event, so its memory is not written from two cores in turn.
-    pub(crate) fn event(&self) -> Box<AuditEvent> {
+    /// An empty event of this agent to fill: a drained one when there is one (its strings
+    /// keep their capacity), else a new one. Emptied here, by the thread that fills it:
+    /// the uploader only reads an event, so its memory is not written from two cores in
+    /// turn.
+    pub(crate) fn event(&self, agent_id: &Arc<str>, agent_name: &Arc<str>) -> Box<AuditEvent> {
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match spare {
             Some(mut event) => {
                 event.clear();
+                if !Arc::ptr_eq(&event.agent_id, agent_id) {
+                    event.agent_id = agent_id.clone();
+                }
+                if !Arc::ptr_eq(&event.agent_name, agent_name) {
+                    event.agent_name = agent_name.clone();
+                }
                 event
             }
-            None => Box::default(),
+            None => Box::new(AuditEvent::empty(agent_id, agent_name)),
         }
     }
 
@@ -852,12 +860,16 @@ mod tests {
         let mut drained = vec![Box::new(event)];
         inbox.recycle(&mut drained);
         assert!(drained.is_empty());
-        let event = inbox.event();
+        let (agent_id, agent_name) = (Arc::from("agent-2"), Arc::from("Agent 2"));
+        let event = inbox.event(&agent_id, &agent_name);
         assert!(event.action_id.is_empty() && event.reason.is_empty());
         assert!(event.parameters.is_null() && event.policy_ids.is_empty());
         assert_eq!(event.outcome, CallOutcome::not_executed());
         assert_eq!(event.reason.capacity(), capacity, "strings keep their room");
-        assert_eq!(inbox.event().reason.capacity(), 0, "then new ones");
+        assert_eq!(&*event.agent_id, "agent-2");
+        let fresh = inbox.event(&agent_id, &agent_name);
+        assert_eq!(fresh.reason.capacity(), 64, "then new ones");
+        assert_eq!(&*fresh.agent_name, "Agent 2");
     }
 
     #[test]

@@ -6,12 +6,12 @@
 //! or [`Governor::resolve_blocking`] finishes on the governor's own runtime, so it works
 //! from any thread and from any async runtime.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use ascend_core::{Call, Decision, OperationName, PolicyEngine, RiskLevel, Verdict, decide};
+use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
@@ -196,8 +196,9 @@ struct Inner {
     inbox: Arc<Inbox>,
     counters: Arc<AuditCounters>,
     /// Canonical names by the front end's spelling, service then operation (looked up
-    /// without allocating), each with its last decision of a call without parameters.
-    names: RwLock<HashMap<String, HashMap<String, Arc<Known>>>>,
+    /// without allocating; FxHash: the keys are the SDKs' operation names, a bounded
+    /// set), each with its last decision of a call without parameters.
+    names: RwLock<FxHashMap<String, FxHashMap<String, Arc<Known>>>>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     stop: watch::Sender<bool>,
@@ -319,7 +320,7 @@ impl Governor {
                 bundle,
                 inbox,
                 counters,
-                names: RwLock::new(HashMap::new()),
+                names: RwLock::new(FxHashMap::default()),
                 handle,
                 runtime: Mutex::new(Some(runtime)),
                 stop,
@@ -448,13 +449,13 @@ impl Governor {
         region: &str,
         params: impl FnOnce() -> Value,
     ) -> Prepared {
-        let started = Instant::now();
         let inner = &self.inner;
         let known = self.known(service, operation);
         let name = &known.name;
         if inner.config.settings.bypasses(name) {
             return Prepared::Bypass;
         }
+        let started = Instant::now();
         let params = params();
         let bundle = inner.bundle.get();
         let (engine, blocked, settings) = match &bundle {
@@ -535,12 +536,8 @@ impl Governor {
         let inner = &self.inner;
         let executes = decided == Decided::Approved || decision.dry_run;
         // A drained event, refilled: its strings keep their capacity (see `Inbox`).
-        let mut event = inner.inbox.event();
+        let mut event = inner.inbox.event(&inner.agent_id, &inner.agent_name);
         event.action_id.push_str(&action_id);
-        if !Arc::ptr_eq(&event.agent_id, &inner.agent_id) {
-            event.agent_id = inner.agent_id.clone();
-            event.agent_name = inner.agent_name.clone();
-        }
         event.service.push_str(&name.service);
         event.operation.push_str(&name.operation);
         event.parameters = params;
