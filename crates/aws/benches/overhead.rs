@@ -6,8 +6,10 @@
 //! time (the audit upload runs on the governor's own thread), and where the difference
 //! goes. `ASCEND_BENCH_ROUNDS=1` also prints every round, with a third client whose
 //! interceptor bypasses `s3` (the interceptor's own cost without a decision);
-//! `ASCEND_BENCH_ONLY=plain|governed` measures one client alone (for `perf`);
-//! `ASCEND_BENCH_QUIET_UPLOADER=1` holds audit uploads until the end.
+//! `ASCEND_BENCH_ONLY=plain|governed|bypassed` measures one client alone (for `perf`,
+//! callgrind; `bypassed` in the governed column);
+//! `ASCEND_BENCH_QUIET_UPLOADER=1` holds audit uploads until the end;
+//! `ASCEND_BENCH_CALLS=n` makes rounds of `n` calls instead of 2,000 (for callgrind).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -156,7 +158,10 @@ fn overhead(c: &mut Criterion) {
     // Interleaved rounds for the ratio (criterion's two runs are minutes apart on a busy
     // machine; alternating cancels drift).
     let rounds = 21;
-    let per_round = 2_000;
+    let per_round = std::env::var("ASCEND_BENCH_CALLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000);
     let mut ratios = Vec::with_capacity(rounds);
     let (mut plain_ns, mut governed_ns) = (Vec::new(), Vec::new());
     let (mut plain_cpu, mut governed_cpu) = (Vec::new(), Vec::new());
@@ -175,15 +180,16 @@ fn overhead(c: &mut Criterion) {
             })
         };
         let only = std::env::var("ASCEND_BENCH_ONLY").unwrap_or_default();
-        let (p, pc) = if only == "governed" {
-            (1.0, 1.0)
-        } else {
+        let (p, pc) = if only.is_empty() || only == "plain" {
             time(&plain)
-        };
-        let (g, gc) = if only == "plain" {
-            (1.0, 1.0)
         } else {
-            time(&governed)
+            (1.0, 1.0)
+        };
+        let (g, gc) = match only.as_str() {
+            "" | "governed" => time(&governed),
+            // The interceptor's cost without a decision, alone (for callgrind).
+            "bypassed" => time(&bypassed),
+            _ => (1.0, 1.0),
         };
         if std::env::var_os("ASCEND_BENCH_ROUNDS").is_some() {
             let (b, bc) = time(&bypassed);
@@ -219,7 +225,7 @@ fn overhead(c: &mut Criterion) {
         r
     );
     // Where the difference goes: the governor's decision alone, and reading parameters.
-    let n = 20_000;
+    let n = 10 * per_round;
     let start = std::time::Instant::now();
     for _ in 0..n {
         let request = ascend_client::CallRequest {

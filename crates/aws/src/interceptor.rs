@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use ascend_client::{
-    CallOutcome, CallRequest, Decided, GovernanceDenied, Governor, PlatformJob, Prepared, Ruling,
+    CallOutcome, Decided, GovernanceDenied, Governor, PlatformJob, Prepared, Ruling,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -56,22 +56,30 @@ impl AscendInterceptor {
     }
 }
 
-/// The ruling of an executing call, finished in `read_after_execution`.
-#[derive(Clone, Debug, Default)]
-struct Slot(Arc<Mutex<Option<Ruling>>>);
+/// The ruling of an executing call, finished in `read_after_execution`: held alone when
+/// decided in `modify_before_serialization`, shared with the approval gate otherwise.
+#[derive(Debug)]
+enum Slot {
+    Settled(Mutex<Option<Ruling>>),
+    Gated(Arc<Mutex<Option<Ruling>>>),
+}
 
 impl Storable for Slot {
     type Storer = StoreReplace<Self>;
 }
 
 impl Slot {
-    fn put(&self, ruling: Ruling) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(ruling);
-    }
-
     fn take(&self) -> Option<Ruling> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+        let cell = match self {
+            Self::Settled(cell) => cell,
+            Self::Gated(cell) => cell,
+        };
+        cell.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
+}
+
+fn put(cell: &Mutex<Option<Ruling>>, ruling: Ruling) {
+    *cell.lock().unwrap_or_else(|e| e.into_inner()) = Some(ruling);
 }
 
 /// The log lines and metrics record of one governed call, as the Python package writes them.
@@ -117,31 +125,32 @@ impl Intercept for AscendInterceptor {
         {
             return Ok(());
         }
-        let Some(metadata) = cfg.load::<Metadata>() else {
-            return Err(
-                "Ascend governance: the SDK gave no operation metadata; call refused".into(),
-            );
+        // Names and region are borrowed from the config bag for the decision only (the
+        // bag is changed below, once they are no longer needed).
+        let prepared = {
+            let Some(metadata) = cfg.load::<Metadata>() else {
+                return Err(
+                    "Ascend governance: the SDK gave no operation metadata; call refused".into(),
+                );
+            };
+            let region = cfg.load::<Region>();
+            // Parameters are read only for a governed call (not for a bypassed one).
+            self.governor.prepare_with(
+                metadata.service(),
+                metadata.name(),
+                region.map_or("", |r| r.as_ref()),
+                || params::from_debug(context.input() as &Input),
+            )
         };
-        // Both are `Cow`s of static names in generated code: cloning does not allocate.
-        let metadata = metadata.clone();
-        let region = cfg.load::<Region>().cloned();
-        let params = params::from_debug(context.input() as &Input);
-        let request = CallRequest {
-            service: metadata.service(),
-            operation: metadata.name(),
-            params,
-            region: region.as_ref().map_or("", |r| r.as_ref()),
-        };
-        match self.governor.prepare(request) {
+        match prepared {
             Prepared::Bypass => Ok(()),
             Prepared::Done(ruling) => {
                 report(&ruling, self.governor.agent_id());
                 if let Some(denied) = ruling.denial() {
                     return Err(Box::new(denied));
                 }
-                let slot = Slot::default();
-                slot.put(ruling);
-                cfg.interceptor_state().store_put(slot);
+                cfg.interceptor_state()
+                    .store_put(Slot::Settled(Mutex::new(Some(ruling))));
                 Ok(())
             }
             Prepared::Platform(job) => {
@@ -149,7 +158,7 @@ impl Intercept for AscendInterceptor {
                     .load::<SharedRequestSerializer>()
                     .cloned()
                     .ok_or("Ascend governance: no request serializer; call refused")?;
-                let slot = Slot::default();
+                let slot = Arc::new(Mutex::new(None));
                 let gate = GatedSerializer {
                     original,
                     governor: self.governor.clone(),
@@ -157,7 +166,7 @@ impl Intercept for AscendInterceptor {
                     slot: slot.clone(),
                 };
                 let layer = cfg.interceptor_state();
-                layer.store_put(slot);
+                layer.store_put(Slot::Gated(slot));
                 layer.store_put(SharedRequestSerializer::new(gate));
                 Ok(())
             }
@@ -217,7 +226,7 @@ struct GatedSerializer {
     original: SharedRequestSerializer,
     governor: Governor,
     job: Mutex<Option<PlatformJob>>,
-    slot: Slot,
+    slot: Arc<Mutex<Option<Ruling>>>,
 }
 
 impl fmt::Debug for GatedSerializer {
@@ -245,7 +254,7 @@ impl SerializeRequest for GatedSerializer {
             match ruling.denial() {
                 Some(denied) => Err(denied),
                 None => {
-                    slot.put(ruling);
+                    put(&slot, ruling);
                     Ok(())
                 }
             }

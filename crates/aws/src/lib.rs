@@ -118,10 +118,11 @@ pub fn denial<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a GovernanceDeni
 /// `aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&sdk_config)
 /// .interceptor(ascend.interceptor()).build())`.
 ///
-/// `aws_types::SdkConfig` has no interceptor list (aws-types 1.x carries credentials,
-/// region, HTTP client, retry and timeout settings, but interceptors only exist on each
-/// service's own config), so a governed `SdkConfig` cannot exist; this macro is the one
-/// place to build every client through instead.
+/// `aws_types::SdkConfig` has no interceptor list and no runtime plugins (aws-types 1.7.0:
+/// interceptors exist only on each service's own config), and the parts it does carry
+/// (HTTP client, identity cache) never see an operation's input, so a governed `SdkConfig`
+/// cannot exist (see the crate README); this macro is the one place to build every client
+/// through instead.
 #[macro_export]
 macro_rules! governed_client {
     ($service:ident, $sdk_config:expr, $ascend:expr) => {

@@ -27,13 +27,27 @@ pub const MAX_TEXT: usize = 256 * 1024;
 
 /// The botocore-style parameters of an input whose `Debug` is `input`.
 pub fn from_debug(input: &dyn fmt::Debug) -> Value {
-    let mut sink = Bounded::default();
+    let mut sink = Bounded {
+        // Room for a typical input's text: no regrowth on the way.
+        out: String::with_capacity(512),
+        ..Bounded::default()
+    };
     let _ = write!(sink, "{input:?}");
     let text = sink.out.as_str();
-    // `Input(TypeErasedBox[!Clone]:DeleteBucketInput { … })`
-    let text = match (text.find("TypeErasedBox["), text.find("]:")) {
-        (Some(start), Some(end)) if start < 16 && start < end => &text[end + 2..],
-        _ => text,
+    // `Input(TypeErasedBox[!Clone]:DeleteBucketInput { … })`: the type-erased wrapper is
+    // looked for near the start only (byte compares: cheaper than a substring searcher).
+    let bytes = text.as_bytes();
+    const WRAPPER: &[u8] = b"TypeErasedBox[";
+    let text = match bytes
+        .windows(WRAPPER.len())
+        .take(16)
+        .position(|w| w == WRAPPER)
+    {
+        Some(start) => match bytes[start..].windows(2).position(|w| w == b"]:") {
+            Some(end) => &text[start + end + 2..],
+            None => text,
+        },
+        None => text,
     };
     let mut parser = Parser {
         s: text.as_bytes(),
@@ -119,6 +133,18 @@ impl Write for Bounded {
     }
 }
 
+/// Bytes of a Rust name: ASCII letters, digits and `_` (a table: one load per byte).
+const NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
@@ -147,20 +173,40 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Where the name at the cursor starts and ends (after blanks); takes `::` paths whole
+    /// (`aws_sdk_s3::types::Tag`).
+    fn ident_span(&mut self) -> (usize, usize) {
+        self.ws();
+        let s = self.s;
+        let start = self.i;
+        let mut i = start;
+        while let Some(&b) = s.get(i) {
+            if NAME_BYTE[usize::from(b)] {
+                i += 1;
+            } else if b == b':' && s.get(i + 1) == Some(&b':') {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        self.i = i;
+        (start, i)
+    }
+
     /// Borrows from the input, not from the parser: no allocation per name.
     fn ident(&mut self) -> &'a str {
-        self.ws();
-        let start = self.i;
-        while self.i < self.s.len()
-            && (self.s[self.i].is_ascii_alphanumeric()
-                || self.s[self.i] == b'_'
-                || (self.s[self.i] == b':' && self.s.get(self.i + 1) == Some(&b':'))
-                || (self.i > start && self.s[self.i] == b':' && self.s[self.i - 1] == b':'))
-        {
-            self.i += 1;
-        }
+        let (start, end) = self.ident_span();
         let s: &'a [u8] = self.s;
-        std::str::from_utf8(&s[start..self.i]).unwrap_or("")
+        std::str::from_utf8(&s[start..end]).unwrap_or("")
+    }
+
+    /// Whether the text at the cursor is `word`, not followed by more of a name.
+    fn at_word(&self, word: &[u8]) -> bool {
+        self.s[self.i..].starts_with(word)
+            && self
+                .s
+                .get(self.i + word.len())
+                .is_none_or(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b':'))
     }
 
     fn value(&mut self) -> Option<Value> {
@@ -200,6 +246,11 @@ impl<'a> Parser<'a> {
                 Some(Value::Null)
             }
             c if c == b'-' || c.is_ascii_digit() => Some(self.number()),
+            // Most members of most inputs are absent: settle `None` before the general case.
+            b'N' if self.at_word(b"None") => {
+                self.i += 4;
+                Some(Value::Null)
+            }
             c if c.is_ascii_alphabetic() || c == b'_' => self.named(),
             _ => None,
         }
@@ -312,7 +363,12 @@ impl<'a> Parser<'a> {
     }
 
     fn named(&mut self) -> Option<Value> {
-        let name = self.ident().rsplit("::").next().unwrap_or("");
+        let path = self.ident();
+        // The last segment of a path (byte compares: cheaper than a substring searcher).
+        let name = match path.as_bytes().windows(2).rposition(|w| w == b"::") {
+            Some(at) => &path[at + 2..],
+            None => path,
+        };
         match name {
             "None" => return Some(Value::Null),
             "true" => return Some(Value::Bool(true)),
@@ -371,14 +427,16 @@ impl<'a> Parser<'a> {
                 self.i += 2;
                 continue;
             }
-            let field = self.ident();
-            if field.is_empty() || !self.eat(b':') {
+            // The member's name is read as text only when it has a value.
+            let (start, end) = self.ident_span();
+            if start == end || !self.eat(b':') {
                 return self.give_up(outermost, map);
             }
             let Some(value) = self.value() else {
                 return self.give_up(outermost, map);
             };
             if !value.is_null() {
+                let field = std::str::from_utf8(&self.s[start..end]).unwrap_or("");
                 map.insert(pascal(field), value);
             }
             if !self.eat(b',') {
@@ -566,6 +624,20 @@ mod tests {
             }
         }
         assert_eq!(from_debug(&Broken), json!({"Bucket": "b"}));
+
+        struct Paths;
+        impl fmt::Debug for Paths {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "In { acl: Some(types::ObjectCannedAcl::PublicRead), noneish: Some(NoneSuch), \
+                     key: None, owner: ::std::option::Option::None }",
+                )
+            }
+        }
+        assert_eq!(
+            from_debug(&Paths),
+            json!({"ACL": "public-read", "Noneish": "none-such"})
+        );
     }
 
     #[test]

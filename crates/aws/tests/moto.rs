@@ -589,6 +589,83 @@ async fn rejected_delete_fails_with_a_typed_denial_and_the_bucket_stays() {
 }
 
 #[tokio::test]
+async fn approval_timeout_zero_fails_at_once_as_pending_then_the_grant_runs_once() {
+    let (moto, platform) = parts().await;
+    let plain = moto.s3(None);
+    plain
+        .create_bucket()
+        .bucket("wait-not")
+        .send()
+        .await
+        .unwrap();
+    let ascend = platform
+        .ascend("rs-nowait", |c| c.approval_timeout = Duration::ZERO)
+        .await;
+    let s3 = moto.s3(Some(&ascend));
+    // No approver runs: the call must come back on its own, long before any poll would.
+    let started = Instant::now();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        s3.delete_bucket().bucket("wait-not").send(),
+    )
+    .await
+    .expect("a held call does not wait when approval_timeout is zero")
+    .expect_err("held call fails");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed at once: {:?}",
+        started.elapsed()
+    );
+    let denied = ascend_aws::denial(&err).expect("a GovernanceDenied in the source chain");
+    assert!(denied.pending, "{denied:?}");
+    assert!(denied.action_id.starts_with("act_"), "{}", denied.action_id);
+    assert_eq!(
+        (denied.risk_score, denied.risk_level),
+        (75, RiskLevel::High)
+    );
+    assert_eq!(
+        platform.pending("rs-nowait").await,
+        denied.action_id,
+        "the action waits on the platform under the id the error carries"
+    );
+    assert!(
+        bucket_exists(&plain, "wait-not").await,
+        "nothing ran before the decision"
+    );
+    let record = metrics("rs-nowait")
+        .into_iter()
+        .find(|r| r["operation"] == "delete_bucket")
+        .expect("a metrics record");
+    assert_eq!(record["decision"], "pending");
+    assert!(log_lines("ascend_aws").contains(&(
+        log::Level::Info,
+        "[Ascend Governance] s3.delete_bucket - Risk: HIGH (75) - PENDING".to_string()
+    )));
+
+    // Approved later: the same call, made again, runs once (the grant); a third asks anew.
+    platform
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/actions/{}/approve", denied.action_id),
+            Some(json!({"comment": "ok"})),
+        )
+        .await;
+    s3.delete_bucket()
+        .bucket("wait-not")
+        .send()
+        .await
+        .expect("the approved call runs");
+    assert!(!bucket_exists(&plain, "wait-not").await, "bucket gone");
+    let err = s3
+        .delete_bucket()
+        .bucket("wait-not")
+        .send()
+        .await
+        .expect_err("the grant is used once");
+    assert!(ascend_aws::denial(&err).expect("typed denial").pending);
+}
+
+#[tokio::test]
 async fn blocked_agent_is_denied_before_anything_is_sent() {
     let (moto, platform) = parts().await;
     let plain = moto.s3(None);
@@ -599,6 +676,12 @@ async fn blocked_agent_is_denied_before_anything_is_sent() {
         .await
         .unwrap();
     let ascend = platform.ascend("rs-blocked", |_| {}).await;
+    let s3 = moto.s3(Some(&ascend));
+    // Allowed (and its decision remembered: no parameters) before the block.
+    s3.list_buckets()
+        .send()
+        .await
+        .expect("allowed before the block");
     platform
         .call(
             reqwest::Method::POST,
@@ -614,7 +697,6 @@ async fn blocked_agent_is_denied_before_anything_is_sent() {
         ascend.governor().stats().blocked,
         "block reached the governor"
     );
-    let s3 = moto.s3(Some(&ascend));
     let err = s3
         .list_buckets()
         .send()

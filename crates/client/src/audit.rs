@@ -84,27 +84,104 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub(crate) fn to_json(&self) -> Value {
+    /// An empty event of an agent, with room for typical ids, names and reasons.
+    pub(crate) fn empty(agent_id: &Arc<str>, agent_name: &Arc<str>) -> Self {
+        Self {
+            action_id: String::with_capacity(32),
+            agent_id: agent_id.clone(),
+            agent_name: agent_name.clone(),
+            service: String::with_capacity(16),
+            operation: String::with_capacity(48),
+            parameters: Value::Null,
+            region: String::with_capacity(16),
+            decision: "",
+            risk_score: 0,
+            risk_level: "",
+            reason: String::with_capacity(64),
+            policy_ids: Vec::new(),
+            dry_run: false,
+            timestamp: SystemTime::UNIX_EPOCH,
+            outcome: CallOutcome::not_executed(),
+        }
+    }
+}
+
+impl AuditEvent {
+    /// Empties the event for reuse, keeping the capacity of its strings.
+    fn clear(&mut self) {
+        self.action_id.clear();
+        self.service.clear();
+        self.operation.clear();
+        self.parameters = Value::Null;
+        self.region.clear();
+        self.reason.clear();
+        self.policy_ids.clear();
+        self.outcome = CallOutcome::not_executed();
+    }
+
+    /// The event as `POST /api/v1/audit/events` takes it, appended to `out` as one JSON
+    /// object (serialized straight from the event: no intermediate `Value`).
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            action_id: &'a str,
+            agent_id: &'a str,
+            agent_name: &'a str,
+            service: &'a str,
+            operation: &'a str,
+            parameters: &'a Value,
+            region: &'a str,
+            decision: &'a str,
+            risk_score: u8,
+            risk_level: &'a str,
+            reason: &'a str,
+            policy_ids: &'a [String],
+            dry_run: bool,
+            timestamp: &'a str,
+            outcome: &'a CallOutcome,
+        }
         let timestamp = time::OffsetDateTime::from(self.timestamp)
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        json!({
-            "action_id": self.action_id,
-            "agent_id": &*self.agent_id,
-            "agent_name": &*self.agent_name,
-            "service": self.service,
-            "operation": self.operation,
-            "parameters": ascend_core::redact(&self.parameters),
-            "region": self.region,
-            "decision": self.decision,
-            "risk_score": self.risk_score,
-            "risk_level": self.risk_level,
-            "reason": self.reason,
-            "policy_ids": self.policy_ids,
-            "dry_run": self.dry_run,
-            "timestamp": timestamp,
-            "outcome": self.outcome,
-        })
+        // Redaction copies the parameters; there are none to copy for most calls.
+        let redacted;
+        let parameters = if self.parameters.is_null()
+            || self.parameters.as_object().is_some_and(|m| m.is_empty())
+        {
+            &self.parameters
+        } else {
+            redacted = ascend_core::redact(&self.parameters);
+            &redacted
+        };
+        let wire = Wire {
+            action_id: &self.action_id,
+            agent_id: &self.agent_id,
+            agent_name: &self.agent_name,
+            service: &self.service,
+            operation: &self.operation,
+            parameters,
+            region: &self.region,
+            decision: self.decision,
+            risk_score: self.risk_score,
+            risk_level: self.risk_level,
+            reason: &self.reason,
+            policy_ids: &self.policy_ids,
+            dry_run: self.dry_run,
+            timestamp: &timestamp,
+            outcome: &self.outcome,
+        };
+        // Writing to a Vec fails only on a serializer bug; the event is left out then.
+        let start = out.len();
+        if serde_json::to_writer(&mut *out, &wire).is_err() {
+            out.truncate(start);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn to_json(&self) -> Value {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
     }
 }
 
@@ -121,11 +198,26 @@ pub(crate) enum Queued {
 /// an event wakes no other thread (a wake-up per call costs a syscall and, on a busy
 /// machine, a context switch). The uploader drains it on its tick; flushes, shutdowns and
 /// a full batch wake it at once.
+///
+/// Nothing the call path allocates for an event is freed by the uploader: the uploader
+/// hands drained events back ([`Inbox::recycle`]) and the call path fills them again
+/// ([`Inbox::event`]), reusing their strings; the queue's buffer is swapped, not regrown.
+/// With the system allocator, memory freed by another thread than the one that allocates
+/// it keeps the allocating thread off its fast path and takes the allocator's locks on
+/// every call; that cost more than the rest of a governed call's bookkeeping.
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
     items: Mutex<Vec<Queued>>,
     wake: Notify,
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes themselves are reused: they travel as `Queued::Event`"
+    )]
+    spare: Mutex<Vec<Box<AuditEvent>>>,
 }
+
+/// Drained events kept for reuse, at most.
+const SPARE_EVENTS: usize = 4 * BATCH;
 
 impl Inbox {
     pub(crate) fn push(&self, item: Queued) {
@@ -140,17 +232,113 @@ impl Inbox {
         }
     }
 
-    fn take(&self) -> Vec<Queued> {
-        std::mem::take(&mut *self.items.lock().unwrap_or_else(|e| e.into_inner()))
+    /// Everything queued, in `buffer` (which must be empty; its capacity becomes the
+    /// queue's next buffer).
+    fn take(&self, buffer: &mut Vec<Queued>) {
+        debug_assert!(buffer.is_empty());
+        std::mem::swap(
+            &mut *self.items.lock().unwrap_or_else(|e| e.into_inner()),
+            buffer,
+        );
+    }
+
+    /// An empty event of this agent to fill: a drained one when there is one (its strings
+    /// keep their capacity), else a new one. Emptied here, by the thread that fills it:
+    /// the uploader only reads an event, so its memory is not written from two cores in
+    /// turn.
+    pub(crate) fn event(&self, agent_id: &Arc<str>, agent_name: &Arc<str>) -> Box<AuditEvent> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match spare {
+            Some(mut event) => {
+                event.clear();
+                if !Arc::ptr_eq(&event.agent_id, agent_id) {
+                    event.agent_id = agent_id.clone();
+                }
+                if !Arc::ptr_eq(&event.agent_name, agent_name) {
+                    event.agent_name = agent_name.clone();
+                }
+                event
+            }
+            None => Box::new(AuditEvent::empty(agent_id, agent_name)),
+        }
+    }
+
+    /// Gives drained events back for [`Inbox::event`], as they are.
+    #[allow(clippy::vec_box, reason = "the boxes themselves are reused")]
+    fn recycle(&self, events: &mut Vec<Box<AuditEvent>>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        let room = SPARE_EVENTS.saturating_sub(spare.len());
+        let keep = events.len().min(room);
+        spare.extend(events.drain(..keep));
+        drop(spare);
+        events.clear();
     }
 }
 
-/// What waits to be uploaded, in memory or on disk (one JSON object per line).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// What waits to be uploaded, in memory or on disk (one JSON object per line:
+/// `{"kind":"event","event":{…}}` or `{"kind":"result","action_id":…,"body":{…}}`).
+#[derive(Debug, Clone, PartialEq)]
 enum Item {
+    /// The event's JSON text (see [`AuditEvent::write_json`]), serialized once.
+    Event {
+        event: String,
+    },
+    Result {
+        action_id: String,
+        body: Value,
+    },
+}
+
+/// [`Item`] as read back from a queue file.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum StoredItem {
     Event { event: Value },
     Result { action_id: String, body: Value },
+}
+
+impl Item {
+    fn event(event: &AuditEvent) -> Option<Self> {
+        let mut out = Vec::with_capacity(512);
+        event.write_json(&mut out);
+        // serde_json writes UTF-8.
+        String::from_utf8(out)
+            .ok()
+            .filter(|text| !text.is_empty())
+            .map(|event| Self::Event { event })
+    }
+
+    /// One line of a queue file, newline included.
+    fn write_line(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        match self {
+            Self::Event { event } => {
+                out.extend_from_slice(b"{\"kind\":\"event\",\"event\":");
+                out.extend_from_slice(event.as_bytes());
+                out.push(b'}');
+            }
+            Self::Result { action_id, body } => {
+                serde_json::to_writer(
+                    &mut *out,
+                    &json!({"kind": "result", "action_id": action_id, "body": body}),
+                )
+                .map_err(std::io::Error::other)?;
+            }
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn parse_line(line: &str) -> Option<Self> {
+        Some(match serde_json::from_str::<StoredItem>(line).ok()? {
+            StoredItem::Event { event } => Self::Event {
+                event: event.to_string(),
+            },
+            StoredItem::Result { action_id, body } => Self::Result { action_id, body },
+        })
+    }
 }
 
 /// Counters a caller (and the tests) can read.
@@ -264,10 +452,9 @@ impl Spool {
             self.own = Some(file);
         }
         let file = self.own.as_mut().expect("opened above");
-        let mut buffer = Vec::with_capacity(items.len() * 256);
+        let mut buffer = Vec::with_capacity(items.len() * 512);
         for item in items {
-            serde_json::to_writer(&mut buffer, item).map_err(std::io::Error::other)?;
-            buffer.push(b'\n');
+            item.write_line(&mut buffer)?;
         }
         file.write_all(&buffer)?;
         file.sync_data()?;
@@ -282,7 +469,7 @@ impl Spool {
         BufReader::new(file)
             .lines()
             .map_while(Result::ok)
-            .filter_map(|line| serde_json::from_str::<Item>(&line).ok())
+            .filter_map(|line| Item::parse_line(&line))
             .collect()
     }
 }
@@ -290,6 +477,11 @@ impl Spool {
 pub(crate) struct Uploader {
     platform: Arc<Platform>,
     inbox: Arc<Inbox>,
+    /// The inbox's other buffer (see [`Inbox::take`]).
+    drained: Vec<Queued>,
+    /// Events converted, to hand back to the inbox.
+    #[allow(clippy::vec_box, reason = "the boxes themselves are reused")]
+    converted: Vec<Box<AuditEvent>>,
     pending: Vec<Item>,
     spool: Spool,
     counters: Arc<AuditCounters>,
@@ -317,6 +509,8 @@ impl Uploader {
         Self {
             platform,
             inbox,
+            drained: Vec::new(),
+            converted: Vec::new(),
             pending: Vec::new(),
             spool,
             counters,
@@ -331,9 +525,10 @@ impl Uploader {
     fn take(&mut self, message: Queued) -> Option<oneshot::Sender<bool>> {
         match message {
             Queued::Event(event) => {
-                self.pending.push(Item::Event {
-                    event: event.to_json(),
-                });
+                if let Some(item) = Item::event(&event) {
+                    self.pending.push(item);
+                }
+                self.converted.push(event);
             }
             Queued::Result { action_id, body } => {
                 self.pending.push(Item::Result { action_id, body });
@@ -394,7 +589,7 @@ impl Uploader {
                     // One JSON body, built as events come, bounded in count and size so it
                     // stays under the platform's 1 MiB request limit.
                     body.push(if events.is_empty() { b'[' } else { b',' });
-                    serde_json::to_writer(&mut body, &event).unwrap_or_default();
+                    body.extend_from_slice(event.as_bytes());
                     events.push(event);
                     let next_is_event = matches!(rest.peek(), Some(Item::Event { .. }));
                     if events.len() >= BATCH || body.len() >= BATCH_BYTES || !next_is_event {
@@ -505,11 +700,18 @@ impl Uploader {
                 _ = ticker.tick() => {}
             }
             let mut shutdown = None;
-            for message in self.inbox.take() {
+            let mut drained = std::mem::take(&mut self.drained);
+            self.inbox.take(&mut drained);
+            for message in drained.drain(..) {
                 if let Some(done) = self.take(message) {
                     shutdown = Some(done);
                 }
             }
+            if drained.capacity() > 4 * BATCH {
+                drained.shrink_to(4 * BATCH);
+            }
+            self.drained = drained;
+            self.inbox.recycle(&mut self.converted);
             if self.pending.len() >= self.memory_limit {
                 self.spill();
             }
@@ -582,13 +784,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tag = owner_tag("http://x", "k");
         let item = Item::Event {
-            event: json!({"action_id": "act_1"}),
+            event: r#"{"action_id":"act_1"}"#.to_string(),
+        };
+        let result = Item::Result {
+            action_id: "act_2".into(),
+            body: json!({"status": "succeeded"}),
         };
         {
             let mut spool = Spool::new(dir.path().to_path_buf(), tag.clone());
-            spool.append(&[item.clone(), item.clone()]).unwrap();
+            spool.append(&[item.clone(), result.clone()]).unwrap();
             assert_eq!(spool.own_lines, 2);
-            assert_eq!(Spool::read(&spool.own_path).len(), 2);
+            assert_eq!(Spool::read(&spool.own_path), vec![item.clone(), result]);
+            let text = std::fs::read_to_string(&spool.own_path).unwrap();
+            assert!(
+                text.starts_with("{\"kind\":\"event\",\"event\":{\"action_id\":\"act_1\"}}\n"),
+                "{text}"
+            );
             // While it is held, another spool does not adopt it.
             let other = Spool::new(dir.path().to_path_buf(), tag.clone());
             assert!(other.adopted.is_empty());
@@ -599,6 +810,66 @@ mod tests {
         let heir = Spool::new(dir.path().to_path_buf(), tag);
         assert_eq!(heir.adopted.len(), 1);
         assert_eq!(heir.pending_lines(), 2);
+    }
+
+    #[test]
+    fn events_are_written_as_the_platform_takes_them_and_recycled_empty() {
+        let event = AuditEvent {
+            action_id: "act_1".into(),
+            agent_id: Arc::from("agent-1"),
+            agent_name: Arc::from("Agent"),
+            service: "s3".into(),
+            operation: "get_object".into(),
+            parameters: json!({"Bucket": "b", "SecretString": "hunter2"}),
+            region: "us-east-1".into(),
+            decision: "approved",
+            risk_score: 20,
+            risk_level: "low",
+            reason: "low risk (20): auto-approved".into(),
+            policy_ids: vec!["p1".into()],
+            dry_run: false,
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+            outcome: CallOutcome::failed("NoSuchKey"),
+        };
+        let json = event.to_json();
+        assert_eq!(json["action_id"], "act_1");
+        assert_eq!(json["agent_id"], "agent-1");
+        assert_eq!(json["parameters"]["Bucket"], "b");
+        assert_eq!(json["parameters"]["SecretString"], ascend_core::REDACTED);
+        assert_eq!(json["timestamp"], "2026-01-01T00:00:00Z");
+        assert_eq!(json["outcome"]["status"], "failed");
+        assert_eq!(json["outcome"]["error_code"], "NoSuchKey");
+        assert_eq!(json["policy_ids"], json!(["p1"]));
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 15, "{keys:?}");
+
+        // A spooled event reads back as the same text.
+        let item = Item::event(&event).unwrap();
+        let mut line = Vec::new();
+        item.write_line(&mut line).unwrap();
+        let line = String::from_utf8(line).unwrap();
+        assert_eq!(Item::parse_line(line.trim_end()), Some(item));
+
+        let capacity = event.reason.capacity();
+        let inbox = Inbox::default();
+        let mut drained = vec![Box::new(event)];
+        inbox.recycle(&mut drained);
+        assert!(drained.is_empty());
+        let (agent_id, agent_name) = (Arc::from("agent-2"), Arc::from("Agent 2"));
+        let event = inbox.event(&agent_id, &agent_name);
+        assert!(event.action_id.is_empty() && event.reason.is_empty());
+        assert!(event.parameters.is_null() && event.policy_ids.is_empty());
+        assert_eq!(event.outcome, CallOutcome::not_executed());
+        assert_eq!(event.reason.capacity(), capacity, "strings keep their room");
+        assert_eq!(&*event.agent_id, "agent-2");
+        let fresh = inbox.event(&agent_id, &agent_name);
+        assert_eq!(fresh.reason.capacity(), 64, "then new ones");
+        assert_eq!(&*fresh.agent_name, "Agent 2");
     }
 
     #[test]

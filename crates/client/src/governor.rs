@@ -6,19 +6,19 @@
 //! or [`Governor::resolve_blocking`] finishes on the governor's own runtime, so it works
 //! from any thread and from any async runtime.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use ascend_core::{Call, Decision, OperationName, PolicyEngine, RiskLevel, Verdict, decide};
+use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
 use crate::audit::{
     AuditCounters, AuditEvent, CallOutcome, Inbox, OutcomeStatus, Queued, Uploader,
 };
-use crate::bundle::{BundleCell, poll};
+use crate::bundle::{BundleCell, BundleState, poll};
 use crate::config::{Config, FailMode};
 use crate::ids::new_action_id;
 use crate::platform::{ActionAnswer, Platform, PlatformError};
@@ -196,8 +196,9 @@ struct Inner {
     inbox: Arc<Inbox>,
     counters: Arc<AuditCounters>,
     /// Canonical names by the front end's spelling, service then operation (looked up
-    /// without allocating).
-    names: RwLock<HashMap<String, HashMap<String, Arc<OperationName>>>>,
+    /// without allocating; FxHash: the keys are the SDKs' operation names, a bounded
+    /// set), each with its last decision of a call without parameters.
+    names: RwLock<FxHashMap<String, FxHashMap<String, Arc<Known>>>>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     stop: watch::Sender<bool>,
@@ -222,6 +223,38 @@ impl Drop for Inner {
                 std::mem::forget(runtime);
             }
         }
+    }
+}
+
+/// An operation the governor has seen.
+#[derive(Debug)]
+struct Known {
+    name: Arc<OperationName>,
+    /// The decision of its last call without parameters (`{}`).
+    memo: Mutex<Option<Memo>>,
+}
+
+/// `decide` is pure: for the same operation, empty parameters, region and bundle (which
+/// carries the settings, the policies and the block), it gives the same decision. Calls
+/// without parameters (`list_buckets`, `describe_regions`, …) are the most frequent ones,
+/// so the last such decision is kept and reused while the bundle stays the same.
+#[derive(Debug)]
+struct Memo {
+    /// The bundle it was decided with, held so that its address cannot be reused.
+    bundle: Option<Arc<BundleState>>,
+    region: String,
+    /// Without `reasons` (neither rulings nor submissions read them).
+    decision: Decision,
+}
+
+impl Memo {
+    fn matches(&self, bundle: &Option<Arc<BundleState>>, region: &str) -> bool {
+        let same_bundle = match (&self.bundle, bundle) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_bundle && self.region == region
     }
 }
 
@@ -287,7 +320,7 @@ impl Governor {
                 bundle,
                 inbox,
                 counters,
-                names: RwLock::new(HashMap::new()),
+                names: RwLock::new(FxHashMap::default()),
                 handle,
                 runtime: Mutex::new(Some(runtime)),
                 stop,
@@ -338,34 +371,92 @@ impl Governor {
         rx.recv().ok()
     }
 
-    fn name(&self, service: &str, operation: &str) -> Arc<OperationName> {
+    fn known(&self, service: &str, operation: &str) -> Arc<Known> {
         let names = &self.inner.names;
-        if let Some(name) = names
+        if let Some(known) = names
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(service)
             .and_then(|ops| ops.get(operation))
         {
-            return name.clone();
+            return known.clone();
         }
-        let name = Arc::new(OperationName::from_parts(service, operation));
+        let known = Arc::new(Known {
+            name: Arc::new(OperationName::from_parts(service, operation)),
+            memo: Mutex::new(None),
+        });
         let mut names = names.write().unwrap_or_else(|e| e.into_inner());
         let ops = names.entry(service.to_string()).or_default();
         if ops.len() > 10_000 {
             ops.clear();
         }
-        ops.insert(operation.to_string(), name.clone());
-        name
+        ops.insert(operation.to_string(), known.clone());
+        known
+    }
+
+    /// [`decide`], or the memo of the same call without parameters (see [`Memo`]).
+    fn decide(
+        &self,
+        known: &Known,
+        call: &Call<'_>,
+        bundle: &Option<Arc<BundleState>>,
+        settings: &ascend_core::Settings,
+        engine: &PolicyEngine,
+        blocked: Option<&str>,
+    ) -> Decision {
+        let memoable = call.params.as_object().is_some_and(|m| m.is_empty());
+        if !memoable {
+            return decide(call, settings, engine, blocked);
+        }
+        // Contended (another thread deciding the same operation): decide here instead.
+        if let Ok(memo) = known.memo.try_lock()
+            && let Some(memo) = memo.as_ref()
+            && memo.matches(bundle, call.region)
+        {
+            return memo.decision.clone();
+        }
+        let decision = decide(call, settings, engine, blocked);
+        if let Ok(mut memo) = known.memo.try_lock() {
+            *memo = Some(Memo {
+                bundle: bundle.clone(),
+                region: call.region.to_string(),
+                decision: Decision {
+                    reasons: Vec::new(),
+                    ..decision.clone()
+                },
+            });
+        }
+        decision
     }
 
     /// The synchronous part of governing a call: no network, no waiting.
     pub fn prepare(&self, request: CallRequest<'_>) -> Prepared {
-        let started = Instant::now();
+        let CallRequest {
+            service,
+            operation,
+            params,
+            region,
+        } = request;
+        self.prepare_with(service, operation, region, || params)
+    }
+
+    /// [`Governor::prepare`] for a front end whose parameters cost something to read: they
+    /// are read only for a call that is governed (not for a bypassed service or operation).
+    pub fn prepare_with(
+        &self,
+        service: &str,
+        operation: &str,
+        region: &str,
+        params: impl FnOnce() -> Value,
+    ) -> Prepared {
         let inner = &self.inner;
-        let name = self.name(request.service, request.operation);
-        if inner.config.settings.bypasses(&name) {
+        let known = self.known(service, operation);
+        let name = &known.name;
+        if inner.config.settings.bypasses(name) {
             return Prepared::Bypass;
         }
+        let started = Instant::now();
+        let params = params();
         let bundle = inner.bundle.get();
         let (engine, blocked, settings) = match &bundle {
             Some(b) => (b.engine.as_ref(), b.blocked.as_deref(), &b.settings),
@@ -373,12 +464,14 @@ impl Governor {
         };
         let call = Call {
             agent_id: &inner.agent_id,
-            name: &name,
-            params: &request.params,
-            region: request.region,
+            name,
+            params: &params,
+            region,
         };
-        let decision = decide(
+        let decision = self.decide(
+            &known,
             &call,
+            &bundle,
             settings,
             engine.unwrap_or(&inner.empty_engine),
             blocked,
@@ -387,9 +480,9 @@ impl Governor {
         let local = engine.is_some() || decision.dry_run;
         if !local || (decision.verdict == Verdict::NeedsApproval && !decision.dry_run) {
             return Prepared::Platform(PlatformJob {
-                name,
-                params: request.params,
-                region: request.region.to_string(),
+                name: name.clone(),
+                params,
+                region: region.to_string(),
                 decision,
                 action_id,
                 started,
@@ -401,16 +494,19 @@ impl Governor {
             Verdict::NeedsApproval if inner.config.approval_timeout.is_zero() => Decided::Pending,
             Verdict::NeedsApproval => Decided::Denied,
         };
+        let mut decision = decision;
         let reason = if decision.dry_run && decision.verdict == Verdict::NeedsApproval {
             format!("{} (dry run: not submitted for approval)", decision.reason)
         } else {
-            decision.reason.clone()
+            std::mem::take(&mut decision.reason)
         };
+        let policy_ids = std::mem::take(&mut decision.policy_ids);
         Prepared::Done(self.local_ruling(
-            &name,
-            request.params,
-            request.region,
+            name,
+            params,
+            region,
             &decision,
+            policy_ids,
             decided,
             reason,
             action_id,
@@ -420,6 +516,8 @@ impl Governor {
         ))
     }
 
+    /// A ruling decided here (with the bundle, or by the fail mode), with its audit event:
+    /// queued now when the call does not run, else finished by [`Governor::finish`].
     #[allow(clippy::too_many_arguments)]
     fn local_ruling(
         &self,
@@ -427,6 +525,7 @@ impl Governor {
         params: Value,
         region: &str,
         decision: &Decision,
+        policy_ids: Vec<String>,
         decided: Decided,
         reason: String,
         action_id: String,
@@ -436,23 +535,21 @@ impl Governor {
     ) -> Ruling {
         let inner = &self.inner;
         let executes = decided == Decided::Approved || decision.dry_run;
-        let event = Box::new(AuditEvent {
-            action_id: action_id.clone(),
-            agent_id: inner.agent_id.clone(),
-            agent_name: inner.agent_name.clone(),
-            service: name.service.clone(),
-            operation: name.operation.clone(),
-            parameters: params,
-            region: region.to_string(),
-            decision: decided.as_str(),
-            risk_score: decision.risk_score,
-            risk_level: decision.risk_level.as_str(),
-            reason: reason.clone(),
-            policy_ids: decision.policy_ids.clone(),
-            dry_run: decision.dry_run,
-            timestamp: SystemTime::now(),
-            outcome: CallOutcome::not_executed(),
-        });
+        // A drained event, refilled: its strings keep their capacity (see `Inbox`).
+        let mut event = inner.inbox.event(&inner.agent_id, &inner.agent_name);
+        event.action_id.push_str(&action_id);
+        event.service.push_str(&name.service);
+        event.operation.push_str(&name.operation);
+        event.parameters = params;
+        event.region.push_str(region);
+        event.decision = decided.as_str();
+        event.risk_score = decision.risk_score;
+        event.risk_level = decision.risk_level.as_str();
+        event.reason.push_str(&reason);
+        event.policy_ids.clone_from(&policy_ids);
+        event.dry_run = decision.dry_run;
+        event.timestamp = SystemTime::now();
+        event.outcome = CallOutcome::not_executed();
         let audit = if executes {
             Some(event)
         } else {
@@ -468,7 +565,7 @@ impl Governor {
             risk_score: decision.risk_score,
             risk_level: decision.risk_level,
             reason,
-            policy_ids: decision.policy_ids.clone(),
+            policy_ids,
             dry_run: decision.dry_run,
             source,
             warning,
@@ -595,6 +692,7 @@ impl Governor {
             params,
             &region,
             decision,
+            decision.policy_ids.clone(),
             decided,
             reason,
             action_id,

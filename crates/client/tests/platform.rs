@@ -225,6 +225,12 @@ async fn kill_switch_reaches_the_running_governor() {
         return;
     };
     let governor = server.governor("rust-kill", |_| {}).await;
+    // Decided (and remembered, as a call without parameters) before the block.
+    let before = governor
+        .check(request("s3", "list_buckets", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(before.decided, Decided::Approved);
     server
         .call(
             reqwest::Method::POST,
@@ -244,6 +250,7 @@ async fn kill_switch_reaches_the_running_governor() {
     assert_eq!(ruling.decided, Decided::Denied);
     assert!(ruling.reason.contains("incident 7"), "{}", ruling.reason);
     assert!(!ruling.executes);
+    assert_ne!(ruling.action_id, before.action_id, "a fresh id per call");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
