@@ -8,7 +8,8 @@
 //! interceptor bypasses `s3` (the interceptor's own cost without a decision);
 //! `ASCEND_BENCH_ONLY=plain|governed|bypassed` measures one client alone (for `perf`,
 //! callgrind; `bypassed` in the governed column);
-//! `ASCEND_BENCH_QUIET_UPLOADER=1` holds audit uploads until the end;
+//! `ASCEND_BENCH_QUIET_UPLOADER=1` turns off the uploader's timer (it still wakes for
+//! each full batch of 500 events);
 //! `ASCEND_BENCH_CALLS=n` makes rounds of `n` calls instead of 2,000 (for callgrind).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -121,7 +122,7 @@ fn overhead(c: &mut Criterion) {
     let mut config = Config::new("owkai_agent_bench", fake_platform(), "bench");
     config.queue_dir = Some(queue.path().to_path_buf());
     if std::env::var_os("ASCEND_BENCH_QUIET_UPLOADER").is_some() {
-        // Separates the calling thread's cost from the audit upload's CPU on a small box.
+        // Fewer upload wake-ups (only full batches of 500 go out before the end).
         config.upload_interval = Duration::from_secs(3600);
         config.memory_queue_limit = 1_000_000;
     }
