@@ -206,10 +206,7 @@ impl Store {
         event: &Event,
     ) -> Result<(), ApiError> {
         if backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify('ascend_events', $1)")
-                .bind(event.encode())
-                .execute(&mut *conn)
-                .await?;
+            conn.notify(event.encode()).await?;
         }
         Ok(())
     }
