@@ -49,6 +49,11 @@ pub fn from_debug(input: &dyn fmt::Debug) -> Value {
         },
         None => text,
     };
+    memo::get_or_parse(text, parse)
+}
+
+/// The parameters a `Debug` text (without the type-erased wrapper) describes.
+fn parse(text: &str) -> Value {
     let mut parser = Parser {
         s: text.as_bytes(),
         i: 0,
@@ -60,6 +65,59 @@ pub fn from_debug(input: &dyn fmt::Debug) -> Value {
             .partial
             .take()
             .map_or_else(|| Value::Object(Map::new()), Value::Object),
+    }
+}
+
+/// The parameters of the texts this thread read last. An agent repeats its calls
+/// (`list_buckets()`, `describe_instances()` with the same filters), and parsing costs
+/// more than comparing the text with one read before; a different text of the same length
+/// differs within its first bytes (the input's type name) or is compared once with a
+/// vectorised `memcmp`.
+mod memo {
+    use std::cell::RefCell;
+
+    use serde_json::Value;
+
+    /// Texts remembered per thread, and the longest one remembered (a long text is
+    /// rarely repeated, and costs its size to keep).
+    const SLOTS: usize = 32;
+    const LONGEST: usize = 1024;
+
+    #[derive(Default)]
+    struct Memo {
+        slots: Vec<(Box<str>, Value)>,
+        /// The slot the next new text replaces, once all are taken.
+        next: usize,
+    }
+
+    thread_local! {
+        static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+    }
+
+    pub(super) fn get_or_parse(text: &str, parse: impl FnOnce(&str) -> Value) -> Value {
+        if text.len() > LONGEST {
+            return parse(text);
+        }
+        MEMO.with(|memo| {
+            // Not re-entered: `parse` runs outside the borrow.
+            if let Ok(memo) = memo.try_borrow()
+                && let Some((_, value)) = memo.slots.iter().find(|(t, _)| **t == *text)
+            {
+                return value.clone();
+            }
+            let value = parse(text);
+            if let Ok(mut memo) = memo.try_borrow_mut() {
+                let entry = (Box::from(text), value.clone());
+                if memo.slots.len() < SLOTS {
+                    memo.slots.push(entry);
+                } else {
+                    let next = memo.next;
+                    memo.slots[next] = entry;
+                    memo.next = (next + 1) % SLOTS;
+                }
+            }
+            value
+        })
     }
 }
 
@@ -80,7 +138,14 @@ impl Write for Bounded {
                 return Err(fmt::Error);
             }
             if !self.in_string {
-                let Some(i) = s.find('"') else {
+                // Most fragments are a few bytes (`None`, `: `, a member name): a plain
+                // loop finds the quote sooner than `memchr`'s set-up.
+                let quote = if s.len() <= 32 {
+                    s.bytes().position(|b| b == b'"')
+                } else {
+                    s.find('"')
+                };
+                let Some(i) = quote else {
                     self.out.push_str(s);
                     return Ok(());
                 };
@@ -561,6 +626,38 @@ mod tests {
             dry_run: Some(false),
             key: Some("a/\"b\"".into()),
         }
+    }
+
+    #[test]
+    fn remembered_texts_give_what_parsing_gives() {
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct DeleteBucketInput {
+            bucket: Option<String>,
+        }
+        let of = |name: &str| {
+            from_debug(&DeleteBucketInput {
+                bucket: Some(name.into()),
+            })
+        };
+        // Same length, different bucket: never the other's parameters.
+        for _ in 0..3 {
+            assert_eq!(of("logs-a"), json!({"Bucket": "logs-a"}));
+            assert_eq!(of("logs-b"), json!({"Bucket": "logs-b"}));
+        }
+        // More texts than the memo holds: every one still parsed right, old ones too.
+        for round in 0..2 {
+            for i in 0..100 {
+                assert_eq!(
+                    of(&format!("b-{i}")),
+                    json!({"Bucket": format!("b-{i}")}),
+                    "{round}"
+                );
+            }
+        }
+        // The first text again, after it was replaced.
+        assert_eq!(of("logs-a"), json!({"Bucket": "logs-a"}));
+        assert_eq!(from_debug(&input()), parse(&format!("{:?}", input())));
     }
 
     #[test]
