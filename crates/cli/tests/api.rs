@@ -20,6 +20,7 @@ suite!(
     approval_grant_is_used_once,
     kill_switch_and_bundle_long_poll,
     agent_registry_counts,
+    agent_counts_add_up_in_a_burst,
     keys_create_list_revoke_at_once,
     list_filters_and_agent_visibility,
     audit_upload_export_verify_and_redaction,
@@ -422,6 +423,33 @@ async fn agent_registry_counts(b: Backend) {
     assert!(a["first_seen"].as_str() <= a["last_seen"].as_str());
     let (st, _) = s.get("/api/v1/agents/nobody", &s.admin).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+/// Concurrent submits share SQLite commits, whose agent counters are added up per batch:
+/// every submit must still be counted once, for its own agent, with its own decision.
+async fn agent_counts_add_up_in_a_burst(b: Backend) {
+    let s = Server::start(b).await;
+    let agents = ["burst-a", "burst-b", "burst-c"];
+    let calls = agents.iter().flat_map(|agent| {
+        let lows = (0..24).map(move |_| low(agent));
+        let highs = (0..6).map(move |i| high(agent, &format!("bucket-{i}")));
+        lows.chain(highs)
+    });
+    let answers = futures_util::future::join_all(calls.map(|body| s.submit(&s.admin, body))).await;
+    assert_eq!(answers.len(), 90);
+    for agent in agents {
+        let (st, v) = s.get(&format!("/api/v1/agents/{agent}"), &s.admin).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(
+            v["counts"],
+            json!({"approved": 24, "denied": 0, "pending_approval": 6}),
+            "{agent}: {v}"
+        );
+        assert!(v["first_seen"].as_str() <= v["last_seen"].as_str(), "{v}");
+    }
+    let (_, verify) = s.get("/api/v1/audit/verify", &s.admin).await;
+    assert_eq!(verify["valid"], true, "{verify}");
+    assert_eq!(verify["events"], 90, "{verify}");
 }
 
 async fn keys_create_list_revoke_at_once(b: Backend) {

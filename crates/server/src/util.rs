@@ -39,7 +39,10 @@ pub fn is_action_id(id: &str) -> bool {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    // `encode_to_slice` writes from a table; `hex::encode` goes through a char iterator.
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(data), &mut text).expect("64 hex digits for 32 bytes");
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// RFC 8785 canonical JSON: the same bytes as `serde_jcs`, which stays the reference (a
@@ -84,7 +87,13 @@ fn write_canonical(out: &mut Vec<u8>, value: &Value) {
         }
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+            // Keys are nearly always ASCII, where byte order is UTF-16 order: checked once
+            // per object rather than in every comparison.
+            if entries.iter().all(|(key, _)| key.is_ascii()) {
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            } else {
+                entries.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+            }
             out.push(b'{');
             for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
@@ -107,9 +116,6 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 /// UTF-16 code-unit order; the same as byte order unless a character above U+FFFF
 /// meets one in U+E000..=U+FFFF.
 fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        return a.cmp(b);
-    }
     a.encode_utf16().cmp(b.encode_utf16())
 }
 

@@ -3,7 +3,7 @@
 mod review;
 mod submit;
 
-pub(crate) use review::count_agent;
+pub(crate) use review::{ADD_AGENT_COUNTS, count_agent};
 pub use review::{AgentCount, Review, expire_due, review};
 pub use submit::{SubmitRequest, submit};
 

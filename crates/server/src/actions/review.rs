@@ -9,7 +9,7 @@ use crate::args;
 use crate::audit;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::store::{Backend, Event, Store, Tx};
+use crate::store::{Backend, Event, Store, Tally, Tx};
 use crate::util::now;
 
 /// Keeps the agent registry: first contact, last seen, counts by decision. `moved_from`
@@ -22,6 +22,26 @@ pub(crate) async fn count_agent<T: Tx>(
 ) -> Result<(), ApiError> {
     let inc = |s: &str| i64::from(r.status == s) - i64::from(moved_from == Some(s));
     let ts = now();
+    if seen == 1
+        && let Some(tally) = conn.agent_tally()
+    {
+        let key = (r.org_id.to_string(), r.agent_id.to_string());
+        let entry = tally.entry(key).or_insert_with(|| Tally {
+            name: String::new(),
+            first_seen: ts.clone(),
+            last_seen: String::new(),
+            approved: 0,
+            denied: 0,
+            pending: 0,
+        });
+        entry.name.clear();
+        entry.name.push_str(r.agent_name);
+        entry.last_seen = ts;
+        entry.approved += inc(APPROVED);
+        entry.denied += inc(DENIED);
+        entry.pending += inc(PENDING);
+        return Ok(());
+    }
     conn.execute(
         "INSERT INTO agents (org_id, agent_id, name, first_seen, last_seen, approved_count, \
          denied_count, pending_count) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) \
@@ -46,8 +66,17 @@ pub(crate) async fn count_agent<T: Tx>(
     Ok(())
 }
 
-/// The agent side of a decision.
-#[derive(Debug, Clone, Copy)]
+/// A batch's counters of one agent ([`Tx::agent_tally`]), written at its commit: the
+/// registry row as `count_agent` with `seen = 1` leaves it, once per agent and batch.
+pub(crate) const ADD_AGENT_COUNTS: &str = "INSERT INTO agents (org_id, agent_id, name, \
+     first_seen, last_seen, approved_count, denied_count, pending_count) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (org_id, agent_id) DO UPDATE SET name = excluded.name, \
+     last_seen = excluded.last_seen, \
+     approved_count = agents.approved_count + excluded.approved_count, \
+     denied_count = agents.denied_count + excluded.denied_count, \
+     pending_count = agents.pending_count + excluded.pending_count";
+
 pub struct AgentCount<'a> {
     pub org_id: &'a str,
     pub agent_id: &'a str,

@@ -17,7 +17,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
 pub use bootstrap::{BootstrapKey, bootstrap, create_org, insert_key};
 pub use hub::{Event, Hub};
-pub use tx::{Arg, Row, Tx};
+pub use tx::{Arg, Row, Tally, Tx};
 pub use writer::WriteJob;
 
 use crate::error::ApiError;

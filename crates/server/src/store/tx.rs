@@ -117,6 +117,18 @@ pub trait Tx: Send {
         None
     }
 
+    /// Where agent counters are added up until the transaction's end, on a connection that
+    /// writes in batches (the SQLite writer's own): a burst of one agent's submits then
+    /// updates its row once per commit instead of once per submit. `None`: write now.
+    fn agent_tally(&mut self) -> Option<&mut AgentTally> {
+        None
+    }
+
+    /// Writes what was kept for the end of the transaction; called right before `COMMIT`.
+    fn before_commit(&mut self) -> impl Future<Output = Result<(), ApiError>> + Send {
+        ready(Ok(()))
+    }
+
     fn fetch_optional(
         &mut self,
         sql: &'static str,
@@ -243,10 +255,25 @@ fn native_rows(
 /// Each organisation's audit chain head: its last `seq` and `hash`.
 pub type ChainHeads = std::collections::HashMap<String, (i64, String)>;
 
+/// One agent's counters over a batch: what its registry row gains at the commit.
+#[derive(Debug)]
+pub struct Tally {
+    pub name: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub approved: i64,
+    pub denied: i64,
+    pub pending: i64,
+}
+
+/// Agent counters of the open transaction, by `(org_id, agent_id)`.
+pub type AgentTally = std::collections::HashMap<(String, String), Tally>;
+
 /// The SQLite writer's own connection, and what it remembers between its writes.
 pub struct Native {
     conn: rusqlite::Connection,
     heads: ChainHeads,
+    tally: AgentTally,
 }
 
 impl Native {
@@ -254,6 +281,7 @@ impl Native {
         Native {
             conn,
             heads: ChainHeads::new(),
+            tally: AgentTally::new(),
         }
     }
 
@@ -261,6 +289,7 @@ impl Native {
     /// longer be what is stored.
     pub fn forget(&mut self) {
         self.heads.clear();
+        self.tally.clear();
     }
 }
 
@@ -292,5 +321,27 @@ impl Tx for Native {
 
     fn chain_heads(&mut self) -> Option<&mut ChainHeads> {
         Some(&mut self.heads)
+    }
+
+    fn agent_tally(&mut self) -> Option<&mut AgentTally> {
+        Some(&mut self.tally)
+    }
+
+    fn before_commit(&mut self) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let written = self.tally.drain().try_for_each(|((org_id, agent_id), t)| {
+            let mut stmt = self.conn.prepare_cached(crate::actions::ADD_AGENT_COUNTS)?;
+            stmt.execute(rusqlite::params![
+                org_id,
+                agent_id,
+                t.name,
+                t.first_seen,
+                t.last_seen,
+                t.approved,
+                t.denied,
+                t.pending,
+            ])
+            .map(drop)
+        });
+        ready(written.map_err(native_error))
     }
 }

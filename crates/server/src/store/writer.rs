@@ -229,7 +229,10 @@ async fn commit_batch<C: Tx>(conn: &mut C, jobs: Vec<Job<C>>) -> bool {
     let committed = if poisoned {
         conn.execute("ROLLBACK", &[]).await.map(|_| false)
     } else {
-        conn.execute("COMMIT", &[]).await.map(|_| true)
+        match conn.before_commit().await {
+            Ok(()) => conn.execute("COMMIT", &[]).await.map(|_| true),
+            Err(e) => Err(e),
+        }
     };
     if matches!(committed, Ok(true)) {
         for (done, outcome) in results {
