@@ -84,10 +84,18 @@ pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i
         ],
     )
     .await?;
-    // The trigger `audit_events_head` (migrations 0002, 0005) moves `orgs.audit_head` and
-    // `audit_seq` to this event.
+    // `orgs.audit_head` and `audit_seq` move to this event: by the trigger
+    // `audit_events_head` on PostgreSQL (migrations 0002, 0005); on SQLite by the writer's
+    // own connection once per batch (`Tx::before_commit`), else here.
     if let Some(heads) = conn.chain_heads() {
         heads.insert(org_id.to_string(), (seq, hash));
+        conn.head_moved(org_id);
+    } else if !conn.head_trigger() {
+        conn.execute(
+            "UPDATE orgs SET audit_head = $1, audit_seq = $2 WHERE id = $3",
+            &args![&hash, seq, org_id],
+        )
+        .await?;
     }
     Ok(seq)
 }

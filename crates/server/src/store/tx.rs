@@ -117,11 +117,21 @@ pub trait Tx: Send {
         None
     }
 
+    /// Tells a connection with [`Tx::chain_heads`] that `org_id`'s head moved: it writes
+    /// the head to `orgs` in [`Tx::before_commit`].
+    fn head_moved(&mut self, _org_id: &str) {}
+
     /// Where agent counters are added up until the transaction's end, on a connection that
     /// writes in batches (the SQLite writer's own): a burst of one agent's submits then
     /// updates its row once per commit instead of once per submit. `None`: write now.
     fn agent_tally(&mut self) -> Option<&mut AgentTally> {
         None
+    }
+
+    /// Whether a trigger moves the audit chain head with each appended event (PostgreSQL,
+    /// migrations 0002 and 0005). Where not, the appending code moves it.
+    fn head_trigger(&self) -> bool {
+        false
     }
 
     /// Writes what was kept for the end of the transaction; called right before `COMMIT`.
@@ -196,6 +206,10 @@ impl Tx for AnyConnection {
     ) -> Result<Vec<Row>, ApiError> {
         let rows = any_query(sql, args).fetch_all(self).await?;
         rows.iter().map(any_row).collect()
+    }
+
+    fn head_trigger(&self) -> bool {
+        self.backend_name() == "PostgreSQL"
     }
 
     async fn notify(&mut self, payload: String) -> Result<(), ApiError> {
@@ -273,6 +287,8 @@ pub type AgentTally = std::collections::HashMap<(String, String), Tally>;
 pub struct Native {
     conn: rusqlite::Connection,
     heads: ChainHeads,
+    /// Organisations whose chain head moved in the open transaction.
+    moved_heads: Vec<String>,
     tally: AgentTally,
 }
 
@@ -281,6 +297,7 @@ impl Native {
         Native {
             conn,
             heads: ChainHeads::new(),
+            moved_heads: Vec::new(),
             tally: AgentTally::new(),
         }
     }
@@ -289,6 +306,7 @@ impl Native {
     /// longer be what is stored.
     pub fn forget(&mut self) {
         self.heads.clear();
+        self.moved_heads.clear();
         self.tally.clear();
     }
 }
@@ -323,11 +341,30 @@ impl Tx for Native {
         Some(&mut self.heads)
     }
 
+    fn head_moved(&mut self, org_id: &str) {
+        if !self.moved_heads.iter().any(|o| o == org_id) {
+            self.moved_heads.push(org_id.to_string());
+        }
+    }
+
     fn agent_tally(&mut self) -> Option<&mut AgentTally> {
         Some(&mut self.tally)
     }
 
     fn before_commit(&mut self) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let heads = &self.heads;
+        let conn = &self.conn;
+        let moved = self.moved_heads.drain(..).try_for_each(|org_id| {
+            let Some((seq, hash)) = heads.get(&org_id) else {
+                return Ok(());
+            };
+            let mut stmt = conn
+                .prepare_cached("UPDATE orgs SET audit_head = $1, audit_seq = $2 WHERE id = $3")?;
+            stmt.execute(rusqlite::params![hash, seq, org_id]).map(drop)
+        });
+        if let Err(e) = moved {
+            return ready(Err(native_error(e)));
+        }
         let written = self.tally.drain().try_for_each(|((org_id, agent_id), t)| {
             let mut stmt = self.conn.prepare_cached(crate::actions::ADD_AGENT_COUNTS)?;
             stmt.execute(rusqlite::params![
