@@ -377,11 +377,14 @@ struct Spool {
     own_path: PathBuf,
     own: Option<File>,
     own_lines: u64,
+    own_bytes: u64,
+    /// The most `own` may hold ([`crate::Config::disk_queue_limit`]).
+    limit: u64,
     adopted: Vec<(PathBuf, File)>,
 }
 
 impl Spool {
-    fn new(dir: PathBuf, tag: String) -> Self {
+    fn new(dir: PathBuf, tag: String, limit: u64) -> Self {
         let own_path = dir.join(format!(
             "{tag}-{}-{}.jsonl",
             std::process::id(),
@@ -393,6 +396,8 @@ impl Spool {
             own_path,
             own: None,
             own_lines: 0,
+            own_bytes: 0,
+            limit,
             adopted: Vec::new(),
         };
         spool.adopt_orphans();
@@ -437,9 +442,10 @@ impl Spool {
                 .sum::<u64>()
     }
 
-    fn append(&mut self, items: &[Item]) -> std::io::Result<()> {
+    /// Appends the items that fit under the size limit, oldest first; how many did.
+    fn append(&mut self, items: &[Item]) -> std::io::Result<usize> {
         if items.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         if self.own.is_none() {
             std::fs::create_dir_all(&self.dir)?;
@@ -452,14 +458,26 @@ impl Spool {
             self.own = Some(file);
         }
         let file = self.own.as_mut().expect("opened above");
+        let room = self.limit.saturating_sub(self.own_bytes);
         let mut buffer = Vec::with_capacity(items.len() * 512);
+        let mut fitting = 0;
         for item in items {
+            let before = buffer.len();
             item.write_line(&mut buffer)?;
+            if buffer.len() as u64 > room {
+                buffer.truncate(before);
+                break;
+            }
+            fitting += 1;
+        }
+        if fitting == 0 {
+            return Ok(0);
         }
         file.write_all(&buffer)?;
         file.sync_data()?;
-        self.own_lines += items.len() as u64;
-        Ok(())
+        self.own_lines += fitting as u64;
+        self.own_bytes += buffer.len() as u64;
+        Ok(fitting)
     }
 
     fn read(path: &Path) -> Vec<Item> {
@@ -502,6 +520,7 @@ impl Uploader {
         let spool = Spool::new(
             config.resolved_queue_dir(),
             owner_tag(config.base(), &config.api_key),
+            config.disk_queue_limit,
         );
         counters
             .on_disk
@@ -548,10 +567,22 @@ impl Uploader {
         }
         let items = std::mem::take(&mut self.pending);
         match self.spool.append(&items) {
-            Ok(()) => {
+            Ok(written) => {
                 self.counters
                     .spilled
-                    .fetch_add(items.len() as u64, Ordering::Relaxed);
+                    .fetch_add(written as u64, Ordering::Relaxed);
+                let dropped = items.len() - written;
+                if dropped > 0 {
+                    self.counters
+                        .dropped
+                        .fetch_add(dropped as u64, Ordering::Relaxed);
+                    log::warn!(
+                        "ascend: the audit queue file {} is full ({} bytes, disk_queue_limit); \
+                         {dropped} audit events dropped until the platform takes the queue",
+                        self.spool.own_path.display(),
+                        self.spool.own_bytes
+                    );
+                }
             }
             Err(error) => {
                 log::warn!(
@@ -663,6 +694,7 @@ impl Uploader {
                 let _ = file.sync_data();
             }
             self.spool.own_lines = 0;
+            self.spool.own_bytes = 0;
         }
         let items = std::mem::take(&mut self.pending);
         match self.send(items).await {
@@ -780,6 +812,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn spool_keeps_what_fits_under_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let item = |i: usize| Item::Event {
+            event: format!(r#"{{"action_id":"act_{i:04}"}}"#),
+        };
+        let mut line = Vec::new();
+        item(0).write_line(&mut line).unwrap();
+        // Room for three lines and a half.
+        let limit = (line.len() * 7 / 2) as u64;
+        let mut spool = Spool::new(dir.path().to_path_buf(), owner_tag("http://x", "k"), limit);
+        assert_eq!(spool.append(&[item(1), item(2)]).unwrap(), 2);
+        assert_eq!(spool.append(&[item(3), item(4), item(5)]).unwrap(), 1);
+        assert_eq!(spool.append(&[item(6)]).unwrap(), 0);
+        let size = std::fs::metadata(&spool.own_path).unwrap().len();
+        assert!(size <= limit, "{size} > {limit}");
+        // The oldest are kept, in order, whole.
+        assert_eq!(
+            Spool::read(&spool.own_path),
+            vec![item(1), item(2), item(3)]
+        );
+        assert_eq!((spool.own_lines, spool.own_bytes), (3, size));
+    }
+
+    #[test]
     fn spool_appends_reads_and_adopts_orphans() {
         let dir = tempfile::tempdir().unwrap();
         let tag = owner_tag("http://x", "k");
@@ -791,7 +847,7 @@ mod tests {
             body: json!({"status": "succeeded"}),
         };
         {
-            let mut spool = Spool::new(dir.path().to_path_buf(), tag.clone());
+            let mut spool = Spool::new(dir.path().to_path_buf(), tag.clone(), u64::MAX);
             spool.append(&[item.clone(), result.clone()]).unwrap();
             assert_eq!(spool.own_lines, 2);
             assert_eq!(Spool::read(&spool.own_path), vec![item.clone(), result]);
@@ -801,13 +857,17 @@ mod tests {
                 "{text}"
             );
             // While it is held, another spool does not adopt it.
-            let other = Spool::new(dir.path().to_path_buf(), tag.clone());
+            let other = Spool::new(dir.path().to_path_buf(), tag.clone(), u64::MAX);
             assert!(other.adopted.is_empty());
         }
         // Its owner is gone: the next one adopts it; another owner tag does not.
-        let stranger = Spool::new(dir.path().to_path_buf(), owner_tag("http://y", "k"));
+        let stranger = Spool::new(
+            dir.path().to_path_buf(),
+            owner_tag("http://y", "k"),
+            u64::MAX,
+        );
         assert!(stranger.adopted.is_empty());
-        let heir = Spool::new(dir.path().to_path_buf(), tag);
+        let heir = Spool::new(dir.path().to_path_buf(), tag, u64::MAX);
         assert_eq!(heir.adopted.len(), 1);
         assert_eq!(heir.pending_lines(), 2);
     }

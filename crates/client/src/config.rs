@@ -58,6 +58,10 @@ pub struct Config {
     pub bundle_wait: Duration,
     /// Events kept in memory before they go to disk.
     pub memory_queue_limit: usize,
+    /// Bytes this process's queue file may hold while the platform is away (64 MiB: about
+    /// 100,000 events). Events past it are dropped, counted in `events_dropped` and
+    /// logged; the file empties once the platform takes it.
+    pub disk_queue_limit: u64,
     /// How often queued events are sent.
     pub upload_interval: Duration,
 }
@@ -83,6 +87,7 @@ impl Config {
             connect_timeout: Duration::from_secs(2),
             bundle_wait: Duration::from_secs(25),
             memory_queue_limit: 10_000,
+            disk_queue_limit: 64 * 1024 * 1024,
             upload_interval: Duration::from_millis(250),
         }
     }

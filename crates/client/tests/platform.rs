@@ -350,3 +350,51 @@ async fn many_large_events_arrive_in_batches_under_the_size_limit() {
     let stats = governor.stats();
     assert_eq!((stats.events_uploaded, stats.events_dropped), (1200, 0));
 }
+
+/// While the platform is away, events wait in this process's queue file, which stops
+/// growing at `disk_queue_limit`: what does not fit is dropped and counted, never lost
+/// silently, and the file never passes the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_file_stops_growing_at_its_limit() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new("owkai_agent_x", &dead, "rust-full");
+    config.queue_dir = Some(dir.path().to_path_buf());
+    config.fail_mode = Some(FailMode::Closed);
+    config.memory_queue_limit = 1;
+    config.disk_queue_limit = 4096;
+    config.upload_interval = Duration::from_millis(20);
+    let governor = Governor::new(config).unwrap();
+    let calls = 60;
+    for i in 0..calls {
+        let bucket = format!("bucket-{i}");
+        let ruling = governor
+            .check(request("s3", "delete_bucket", json!({ "Bucket": bucket })))
+            .await
+            .unwrap();
+        assert!(!ruling.executes);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let stats = loop {
+        let stats = governor.stats();
+        if stats.events_spilled + stats.events_dropped >= calls || Instant::now() > deadline {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        stats.events_spilled + stats.events_dropped,
+        calls,
+        "{stats:?}"
+    );
+    assert!(
+        stats.events_spilled > 0 && stats.events_dropped > 0,
+        "{stats:?}"
+    );
+    assert_eq!(stats.on_disk, stats.events_spilled, "{stats:?}");
+    let on_disk: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(on_disk > 0 && on_disk <= 4096, "{on_disk} bytes on disk");
+}
