@@ -146,6 +146,22 @@ async fn bad_input_roles_and_other_orgs_change_nothing(b: Backend) {
         ),
         (json!({"events": ["agent.blocked"]}), "missing field `url`"),
         (
+            json!({"url": "http://169.254.169.254/latest/meta-data/iam/", "events": ["agent.blocked"]}),
+            "points at a link-local address (the cloud metadata service lives there)",
+        ),
+        (
+            json!({"url": "http://[fd00:ec2::254]/latest/", "events": ["agent.blocked"]}),
+            "points at the cloud metadata service",
+        ),
+        (
+            json!({"url": "http://metadata.google.internal/computeMetadata/v1/", "events": ["agent.blocked"]}),
+            "webhooks may not reach it",
+        ),
+        (
+            json!({"url": "http://0.0.0.0:8080/h", "events": ["agent.blocked"]}),
+            "the unspecified address",
+        ),
+        (
             json!({"url": "http://x.example/h", "events": ["agent.blocked"], "description": long}),
             "at most 500",
         ),

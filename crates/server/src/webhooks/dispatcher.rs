@@ -88,6 +88,8 @@ fn http_client() -> Option<reqwest::Client> {
         .timeout(DELIVERY_TIMEOUT)
         // A signed body goes where it was registered to go, nowhere else.
         .redirect(reqwest::redirect::Policy::none())
+        // Names resolve without the addresses a delivery may not reach (`egress`).
+        .dns_resolver(std::sync::Arc::new(super::egress::GuardedResolver))
         .build()
         .inspect_err(|e| tracing::error!(error = %e, "cannot build the webhook HTTP client"))
         .ok()
@@ -213,6 +215,20 @@ async fn post(client: &reqwest::Client, url: &str, secret: &str, d: &Claimed) ->
     let body = d.payload.clone().into_bytes();
     let started_at = now();
     let start = Instant::now();
+    // A literal address does not pass the resolver: checked here (rows stored before the
+    // check at registration existed).
+    let refused = reqwest::Url::parse(url).ok().and_then(|u| {
+        let host = u.host()?;
+        super::egress::forbidden_host(&host)
+    });
+    if let Some(why) = refused {
+        return Attempt {
+            started_at,
+            status_code: None,
+            error: Some(format!("not delivered: the URL points at {why}")),
+            duration_ms: 0,
+        };
+    }
     let sent = client
         .post(url)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))

@@ -6,6 +6,7 @@
 //! - `outbox`: what the hook points call inside their write transaction (payloads, `text`).
 //! - `dispatcher`: claims due deliveries, posts them, schedules retries (backoff).
 //! - `signing`: the `X-Ascend-Signature` HMAC.
+//! - `egress`: where a delivery may not go (cloud metadata, this host).
 //! - `retention`: the delivery log keeps 30 days.
 //! - `routes`: `GET/POST /api/v1/webhooks`, `DELETE /api/v1/webhooks/{id}`, the log.
 //!
@@ -13,6 +14,7 @@
 //! Parameters leave only in their stored, already-redacted form.
 
 mod dispatcher;
+mod egress;
 mod model;
 mod outbox;
 mod retention;

@@ -95,6 +95,12 @@ fn check_url(text: &str) -> Result<String, ApiError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ApiError::invalid("url must name a host"));
     }
+    if let Some(why) = url.host().as_ref().and_then(super::egress::forbidden_host) {
+        return Err(ApiError::invalid(format!(
+            "url `{text}` points at {why}; webhooks may not reach it (loopback and private \
+             addresses may)"
+        )));
+    }
     Ok(url.to_string())
 }
 
