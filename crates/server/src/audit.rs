@@ -30,6 +30,9 @@ fn link(prev: &str, body: &str) -> String {
     sha256_hex(data.as_bytes())
 }
 
+/// Moves an organisation's chain head (`$1` hash, `$2` seq, `$3` org) where no trigger does.
+pub(crate) const MOVE_HEAD: &str = "UPDATE orgs SET audit_head = $1, audit_seq = $2 WHERE id = $3";
+
 /// Appends inside the caller's write transaction. The `UPDATE … RETURNING` on the
 /// organisation row serialises appends (a row lock on PostgreSQL); the single SQLite
 /// writer knows the head from its previous append and skips it.
@@ -91,11 +94,7 @@ pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i
         heads.insert(org_id.to_string(), (seq, hash));
         conn.head_moved(org_id);
     } else if !conn.head_trigger() {
-        conn.execute(
-            "UPDATE orgs SET audit_head = $1, audit_seq = $2 WHERE id = $3",
-            &args![&hash, seq, org_id],
-        )
-        .await?;
+        conn.execute(MOVE_HEAD, &args![&hash, seq, org_id]).await?;
     }
     Ok(seq)
 }

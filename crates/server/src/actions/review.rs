@@ -77,6 +77,8 @@ pub(crate) const ADD_AGENT_COUNTS: &str = "INSERT INTO agents (org_id, agent_id,
      denied_count = agents.denied_count + excluded.denied_count, \
      pending_count = agents.pending_count + excluded.pending_count";
 
+/// The agent side of a decision.
+#[derive(Debug, Clone, Copy)]
 pub struct AgentCount<'a> {
     pub org_id: &'a str,
     pub agent_id: &'a str,

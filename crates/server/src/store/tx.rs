@@ -358,8 +358,7 @@ impl Tx for Native {
             let Some((seq, hash)) = heads.get(&org_id) else {
                 return Ok(());
             };
-            let mut stmt = conn
-                .prepare_cached("UPDATE orgs SET audit_head = $1, audit_seq = $2 WHERE id = $3")?;
+            let mut stmt = conn.prepare_cached(crate::audit::MOVE_HEAD)?;
             stmt.execute(rusqlite::params![hash, seq, org_id]).map(drop)
         });
         if let Err(e) = moved {

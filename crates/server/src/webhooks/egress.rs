@@ -17,26 +17,27 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// Host names of metadata services that are not addresses.
 const METADATA_NAMES: &[&str] = &["metadata.google.internal", "metadata.goog", "metadata"];
 
+/// AWS's IPv6 instance-metadata endpoint (outside link-local).
+const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+
 /// Why a delivery may not go to `ip`, if it may not.
 pub fn forbidden_ip(ip: IpAddr) -> Option<&'static str> {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     };
-    match ip {
-        IpAddr::V4(v4) if v4.is_link_local() => {
-            Some("a link-local address (the cloud metadata service lives there)")
-        }
-        IpAddr::V4(v4) if v4.is_unspecified() => Some("the unspecified address (this host)"),
-        IpAddr::V6(v6) if v6.is_unspecified() => Some("the unspecified address (this host)"),
-        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => {
-            Some("a link-local address (the cloud metadata service lives there)")
-        }
-        // AWS's IPv6 instance-metadata endpoint.
-        IpAddr::V6(v6) if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => {
-            Some("the cloud metadata service")
-        }
-        _ => None,
+    let link_local = match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+    };
+    if link_local {
+        Some("a link-local address (the cloud metadata service lives there)")
+    } else if ip.is_unspecified() {
+        Some("the unspecified address (this host)")
+    } else if ip == IpAddr::V6(AWS_METADATA_V6) {
+        Some("the cloud metadata service")
+    } else {
+        None
     }
 }
 
