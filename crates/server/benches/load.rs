@@ -49,6 +49,7 @@ fn start_server(dir: &std::path::Path) -> SocketAddr {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name("server")
             .enable_all()
             .build()
             .unwrap();
