@@ -122,7 +122,24 @@ def _native_governor(config: GovernanceConfig):
         approval_timeout=config.approval_timeout,
         fail_mode=config.fail_mode,
         queue_dir=config.queue_dir,
+        disk_queue_limit=config.disk_queue_limit,
     )
+
+
+def _disk_queue_limit() -> Optional[int]:
+    text = os.environ.get("ASCEND_DISK_QUEUE_LIMIT", "").strip()
+    if not text:
+        return None
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ValueError(
+            "ASCEND_DISK_QUEUE_LIMIT must be a whole number of bytes above 0 "
+            f"(e.g. 67108864 for 64 MiB), not {text!r}"
+        )
+    return limit
 
 
 def enable_governance(
@@ -153,6 +170,7 @@ def enable_governance(
         raise ValueError(f'fail_mode must be "open", "closed" or None, not {fail_mode!r}')
     if approval_timeout is None or approval_timeout < 0:
         raise ValueError("approval_timeout must be a number of seconds >= 0")
+    disk_queue_limit = _disk_queue_limit()
     config = GovernanceConfig(
         api_key=api_key,
         base_url=base_url,
@@ -166,6 +184,7 @@ def enable_governance(
         approval_timeout=float(approval_timeout),
         fail_mode=fail_mode,
         queue_dir=os.environ.get("ASCEND_QUEUE_DIR") or None,
+        disk_queue_limit=disk_queue_limit,
     )
     governor = _native_governor(config)
     with _lock:

@@ -24,6 +24,9 @@ class GovernanceConfig:
     approval_timeout: float = 300
     fail_mode: Optional[str] = None
     queue_dir: Optional[str] = None
+    #: Bytes the process's audit queue file may hold (``ASCEND_DISK_QUEUE_LIMIT``);
+    #: ``None`` is the default, 64 MiB.
+    disk_queue_limit: Optional[int] = None
 
     @property
     def masked_api_key(self) -> str:

@@ -231,7 +231,8 @@ impl NativeGovernor {
     #[pyo3(signature = (api_key, base_url, agent_id, agent_name, *, auto_approve_low_risk=true,
         auto_approve_medium_risk=false, bypass_services=Vec::new(), bypass_operations=Vec::new(),
         dry_run=false, approval_timeout=300.0, fail_mode=None, queue_dir=None, tool_name="boto3",
-        bundle_wait=25.0, request_timeout=10.0, connect_timeout=2.0, upload_interval=0.25))]
+        bundle_wait=25.0, request_timeout=10.0, connect_timeout=2.0, upload_interval=0.25,
+        disk_queue_limit=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         api_key: String,
@@ -251,6 +252,7 @@ impl NativeGovernor {
         request_timeout: f64,
         connect_timeout: f64,
         upload_interval: f64,
+        disk_queue_limit: Option<u64>,
     ) -> PyResult<Self> {
         let fail_mode = match fail_mode.as_deref() {
             None => None,
@@ -278,6 +280,9 @@ impl NativeGovernor {
         config.connect_timeout = duration(connect_timeout, "connect_timeout")?;
         config.upload_interval =
             duration(upload_interval, "upload_interval")?.max(Duration::from_millis(10));
+        if let Some(limit) = disk_queue_limit {
+            config.disk_queue_limit = limit;
+        }
         let governor = Governor::new(config).map_err(|e| match e {
             ascend_client::StartError::MissingKey => {
                 PyValueError::new_err("API key required: pass api_key= or set ASCEND_API_KEY")

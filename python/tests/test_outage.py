@@ -162,6 +162,38 @@ def test_platform_restart_mid_run_loses_and_duplicates_nothing(
     assert ascend_boto3.stats()["on_disk"] == 0
 
 
+def test_disk_queue_limit_from_the_environment(client, tmp_path, monkeypatch):
+    queue = tmp_path / "q-limit"
+    monkeypatch.setenv("ASCEND_QUEUE_DIR", str(queue))
+    monkeypatch.setenv("ASCEND_DISK_QUEUE_LIMIT", "4096")
+    config = enable_down(fail_mode="closed")
+    assert config.disk_queue_limit == 4096
+    s3 = client("s3")
+    calls = 60
+    for i in range(calls):
+        with pytest.raises(GovernanceDenied):
+            s3.delete_bucket(Bucket=f"limit-{i}")
+    deadline = time.monotonic() + 15
+    stats = ascend_boto3.stats()
+    while stats["events_spilled"] + stats["events_dropped"] < calls:
+        assert time.monotonic() < deadline, stats
+        time.sleep(0.05)
+        stats = ascend_boto3.stats()
+    assert stats["events_spilled"] + stats["events_dropped"] == calls, stats
+    assert stats["events_spilled"] > 0 and stats["events_dropped"] > 0, stats
+    size = sum(p.stat().st_size for p in queue.glob("*.jsonl"))
+    assert 0 < size <= 4096, size
+
+
+@pytest.mark.parametrize("text", ["lots", "0", "-5", "1.5"])
+def test_bad_disk_queue_limit_is_refused_and_keeps_governance(text, monkeypatch):
+    before = enable_down()
+    monkeypatch.setenv("ASCEND_DISK_QUEUE_LIMIT", text)
+    with pytest.raises(ValueError, match="ASCEND_DISK_QUEUE_LIMIT must be a whole number"):
+        enable_down(fail_mode="closed")
+    assert ascend_boto3.get_config() is before, "the running settings are kept"
+
+
 SCRIPT = """
 import json, logging, sys, boto3
 from ascend_boto3 import enable_governance

@@ -508,6 +508,9 @@ pub(crate) struct Uploader {
     backoff: Duration,
     retry_at: Option<Instant>,
     waiters: Vec<oneshot::Sender<bool>>,
+    /// Events dropped since the queue file last filled up: warned about once when it
+    /// fills, summed up once when the platform has taken the file.
+    dropped_while_full: u64,
 }
 
 impl Uploader {
@@ -538,6 +541,7 @@ impl Uploader {
             backoff: BASE_BACKOFF,
             retry_at: None,
             waiters: Vec::new(),
+            dropped_while_full: 0,
         }
     }
 
@@ -571,17 +575,20 @@ impl Uploader {
                 self.counters
                     .spilled
                     .fetch_add(written as u64, Ordering::Relaxed);
-                let dropped = items.len() - written;
+                let dropped = (items.len() - written) as u64;
                 if dropped > 0 {
-                    self.counters
-                        .dropped
-                        .fetch_add(dropped as u64, Ordering::Relaxed);
-                    log::warn!(
-                        "ascend: the audit queue file {} is full ({} bytes, disk_queue_limit); \
-                         {dropped} audit events dropped until the platform takes the queue",
-                        self.spool.own_path.display(),
-                        self.spool.own_bytes
-                    );
+                    self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
+                    // Once per time the file fills, not on every tick while it stays full.
+                    if self.dropped_while_full == 0 {
+                        log::warn!(
+                            "ascend: the audit queue file {} is full ({} bytes, \
+                             disk_queue_limit); audit events are dropped (counted in \
+                             events_dropped) until the platform takes the queue",
+                            self.spool.own_path.display(),
+                            self.spool.own_bytes
+                        );
+                    }
+                    self.dropped_while_full += dropped;
                 }
             }
             Err(error) => {
@@ -695,6 +702,15 @@ impl Uploader {
             }
             self.spool.own_lines = 0;
             self.spool.own_bytes = 0;
+            if self.dropped_while_full > 0 {
+                log::warn!(
+                    "ascend: the platform took the audit queue file {}; {} audit events \
+                     were dropped while it was full",
+                    self.spool.own_path.display(),
+                    self.dropped_while_full
+                );
+                self.dropped_while_full = 0;
+            }
         }
         let items = std::mem::take(&mut self.pending);
         match self.send(items).await {

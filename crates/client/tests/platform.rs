@@ -18,6 +18,38 @@ fn binary() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// Warnings the client logs, kept for the assertions (one logger per process; a test
+/// picks its own by a path or name only it uses).
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("ascend_client") && metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            WARNINGS.lock().unwrap().push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn warnings_naming(text: &str) -> Vec<String> {
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Warn);
+    WARNINGS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.contains(text))
+        .cloned()
+        .collect()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -356,6 +388,7 @@ async fn many_large_events_arrive_in_batches_under_the_size_limit() {
 /// silently, and the file never passes the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_file_stops_growing_at_its_limit() {
+    warnings_naming("");
     let dead = format!("http://127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new("owkai_agent_x", &dead, "rust-full");
@@ -373,6 +406,10 @@ async fn queue_file_stops_growing_at_its_limit() {
             .await
             .unwrap();
         assert!(!ruling.executes);
+        if i % 10 == 9 {
+            // Spread over several upload ticks, so that several of them drop events.
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     let stats = loop {
@@ -397,4 +434,8 @@ async fn queue_file_stops_growing_at_its_limit() {
         .map(|entry| entry.unwrap().metadata().unwrap().len())
         .sum();
     assert!(on_disk > 0 && on_disk <= 4096, "{on_disk} bytes on disk");
+    // Events were dropped on many 20 ms ticks while the file stayed full: one warning.
+    let full = warnings_naming(&dir.path().display().to_string());
+    assert_eq!(full.len(), 1, "{full:#?}");
+    assert!(full[0].contains("is full"), "{full:#?}");
 }
