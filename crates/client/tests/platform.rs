@@ -1,5 +1,5 @@
 //! The Governor against the real `ascend serve` binary (`$ASCEND_BIN`, default
-//! `target/debug/ascend`; the tests say so and pass when it is not built).
+//! `target/debug/ascend`; missing → the tests fail and say how to build it).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -9,13 +9,18 @@ use std::time::{Duration, Instant};
 use ascend_client::{CallOutcome, CallRequest, Config, Decided, FailMode, Governor, Source};
 use serde_json::{Value, json};
 
-fn binary() -> Option<PathBuf> {
+fn binary() -> PathBuf {
     let path = std::env::var_os("ASCEND_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/ascend")
         });
-    path.exists().then_some(path)
+    assert!(
+        path.exists(),
+        "no ascend binary at {}: run `cargo build -p ascend` first, or set ASCEND_BIN",
+        path.display()
+    );
+    path
 }
 
 /// Warnings the client logs, kept for the assertions (one logger per process; a test
@@ -74,11 +79,8 @@ impl Drop for Server {
 }
 
 impl Server {
-    async fn start() -> Option<Self> {
-        let Some(bin) = binary() else {
-            eprintln!("ascend binary not built; skipping");
-            return None;
-        };
+    async fn start() -> Self {
+        let bin = binary();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let admin = format!(
@@ -115,7 +117,7 @@ impl Server {
                 .await
                 && r.status().is_success()
             {
-                return Some(server);
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -171,9 +173,7 @@ fn request<'a>(service: &'a str, operation: &'a str, params: Value) -> CallReque
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_call_is_local_and_its_audit_event_arrives() {
-    let Some(server) = Server::start().await else {
-        return;
-    };
+    let server = Server::start().await;
     let governor = server.governor("rust-local", |_| {}).await;
     let ruling = governor
         .check(request("s3", "ListBuckets", json!({})))
@@ -203,9 +203,7 @@ async fn allowed_call_is_local_and_its_audit_event_arrives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_is_awaited_without_blocking_a_thread() {
-    let Some(server) = Server::start().await else {
-        return;
-    };
+    let server = Server::start().await;
     let governor = server
         .governor("rust-approve", |c| {
             c.approval_timeout = Duration::from_secs(30)
@@ -253,9 +251,7 @@ async fn approval_is_awaited_without_blocking_a_thread() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_switch_reaches_the_running_governor() {
-    let Some(server) = Server::start().await else {
-        return;
-    };
+    let server = Server::start().await;
     let governor = server.governor("rust-kill", |_| {}).await;
     // Decided (and remembered, as a call without parameters) before the block.
     let before = governor
@@ -361,9 +357,7 @@ fn blocking_api_works_outside_any_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_large_events_arrive_in_batches_under_the_size_limit() {
-    let Some(server) = Server::start().await else {
-        return;
-    };
+    let server = Server::start().await;
     let governor = server.governor("rust-bulk", |_| {}).await;
     let key = "k".repeat(3000);
     for _ in 0..1200 {
