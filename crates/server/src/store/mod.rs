@@ -100,19 +100,14 @@ const WRITER_PRAGMAS: &[&str] = &[
     "PRAGMA journal_size_limit = 8388608",
 ];
 
-/// The database file of a SQLite URL; `None` for an in-memory database.
-fn sqlite_file(url: &str) -> Result<Option<PathBuf>, StoreError> {
+/// The SQLite writer's own connection to the file sqlx opened, with the same pragmas.
+/// `None` for an in-memory database, which a second connection would not see.
+fn open_native(url: &str) -> Result<Option<rusqlite::Connection>, StoreError> {
     let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
     let path = options.get_filename();
     if url.contains(":memory:") || url.contains("mode=memory") || path.as_os_str().is_empty() {
         return Ok(None);
     }
-    Ok(Some(path.to_path_buf()))
-}
-
-/// The SQLite writer's own connection to the file sqlx opened, with the same pragmas
-/// (there is none for an in-memory database, which a second connection would not see).
-fn open_native(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path).map_err(StoreError::Native)?;
     conn.set_prepared_statement_cache_capacity(64);
     for pragma in SQLITE_PRAGMAS.iter().chain(WRITER_PRAGMAS) {
@@ -124,7 +119,7 @@ fn open_native(path: &Path) -> Result<rusqlite::Connection, StoreError> {
             })
             .map_err(StoreError::Native)?;
     }
-    Ok(conn)
+    Ok(Some(conn))
 }
 
 fn sqlite_url(data_dir: &Path) -> String {
@@ -171,8 +166,7 @@ impl Store {
                 sqlx::raw_sql(*pragma).execute(&mut conn).await?;
             }
             spawn_checkpoints(pool.clone());
-            let native = sqlite_file(&url)?.as_deref().map(open_native).transpose()?;
-            writer::Writer::sqlite(conn, native)
+            writer::Writer::sqlite(conn, open_native(&url)?)
         } else {
             writer::Writer::Pool(pool.clone())
         };
