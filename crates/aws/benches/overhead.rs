@@ -10,7 +10,9 @@
 //! callgrind; `bypassed` in the governed column);
 //! `ASCEND_BENCH_QUIET_UPLOADER=1` turns off the uploader's timer (it still wakes for
 //! each full batch of 500 events);
-//! `ASCEND_BENCH_CALLS=n` makes rounds of `n` calls instead of 2,000 (for callgrind).
+//! `ASCEND_BENCH_CALLS=n` makes rounds of `n` calls instead of 2,000 (for callgrind);
+//! `ASCEND_BENCH_AA=1` times a second plain client in the governed column (an A/A run: how
+//! far from 1.000× the ratio lands by noise alone).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -139,6 +141,8 @@ fn overhead(c: &mut Criterion) {
     let bypassed = client(Some(&bypassing));
     let plain = client(None);
     let governed = client(Some(&ascend));
+    let aa = std::env::var_os("ASCEND_BENCH_AA").is_some();
+    let plain_again = client(None);
     runtime.block_on(async {
         plain.list_buckets().send().await.unwrap();
         governed.list_buckets().send().await.unwrap();
@@ -187,6 +191,7 @@ fn overhead(c: &mut Criterion) {
             (1.0, 1.0)
         };
         let (g, gc) = match only.as_str() {
+            "" | "governed" if aa => time(&plain_again),
             "" | "governed" => time(&governed),
             // The interceptor's cost without a decision, alone (for callgrind).
             "bypassed" => time(&bypassed),

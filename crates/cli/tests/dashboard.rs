@@ -830,6 +830,108 @@ async fn live_queue_streams_new_pending_actions(backend: Backend) {
     );
 }
 
+/// The audit page verifies the chain from where its last verification ended, so a view
+/// reads the events added since, not the whole log; an edit after that point is caught by
+/// the next view, and `?verify=full` reads every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_reads_new_events_and_every_event_on_demand() {
+    let server = Server::start(Backend::Sqlite).await;
+    let key = server.key(&server.admin, "agent").await;
+    let mut db = server.open_sqlite().await;
+    let submit = |n: usize| {
+        let (server, key) = (&server, &key);
+        async move {
+            for _ in 0..n {
+                server.submit(key, common::low("chain-agent")).await;
+            }
+        }
+    };
+    let full_at = |html: &str| {
+        let start = html
+            .find("id=\"chain-full-at\">")
+            .expect("time of the full walk")
+            + 19;
+        html[start..].split('<').next().unwrap().to_string()
+    };
+    let tamper = |seq: i64, from: &'static str, to: &'static str| {
+        sqlx::query("UPDATE audit_events SET body = replace(body, $1, $2) WHERE seq = $3")
+            .bind(from)
+            .bind(to)
+            .bind(seq)
+    };
+    submit(4).await;
+    let web = Web::sign_in(&server, &server.admin).await;
+    let page = web.get("/audit").await;
+    assert!(page.html.contains(r#"data-valid="true""#), "{}", page.html);
+    assert!(page.html.contains("4 events"), "{}", page.html);
+    let first_full = full_at(&page.html);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    submit(3).await;
+    let page = web.get("/audit").await;
+    assert!(page.html.contains("7 events, unbroken"), "{}", page.html);
+    assert_eq!(
+        full_at(&page.html),
+        first_full,
+        "only the new events were read"
+    );
+
+    // An edit after the last verified event: the next view reads it and says so.
+    submit(1).await;
+    tamper(8, "chain-agent", "other-agent")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let page = web.get("/audit").await;
+    assert!(page.html.contains(r#"data-valid="false""#), "{}", page.html);
+    assert!(page.html.contains("event 8"), "{}", page.html);
+    tamper(8, "other-agent", "chain-agent")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let page = web.get("/audit").await;
+    assert!(page.html.contains("8 events, unbroken"), "{}", page.html);
+    let second_full = full_at(&page.html);
+    assert_ne!(
+        second_full, first_full,
+        "after a break the whole chain is read again"
+    );
+
+    // An edit before that point which leaves the hashes alone: a view reads only new
+    // events, so it is the full walk that finds it, naming the event.
+    tamper(2, "chain-agent", "other-agent")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let page = web.get("/audit").await;
+    assert!(page.html.contains(r#"data-valid="true""#), "{}", page.html);
+    assert_eq!(full_at(&page.html), second_full);
+    let page = web.get("/audit?verify=full").await;
+    assert!(page.html.contains(r#"data-valid="false""#), "{}", page.html);
+    assert!(
+        page.html.contains("1 good events") && page.html.contains("event 2"),
+        "{}",
+        page.html
+    );
+    let (_, v) = server.get("/api/v1/audit/verify", &server.admin).await;
+    assert_eq!(
+        (v["valid"].as_bool(), v["events"].as_i64()),
+        (Some(false), Some(1))
+    );
+    let page = web.get("/audit?verify=everything").await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("the only value is `full`"),
+        "{}",
+        page.html
+    );
+}
+
 /// On PostgreSQL a request that waits on one replica appears live on another's page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_queue_hears_other_replicas() {

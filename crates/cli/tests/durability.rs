@@ -158,7 +158,7 @@ async fn both_writer_connections_append_to_one_chain() {
     // 4 × 40 submits, 4 × 10 approvals, 2 × 20 × 3 uploaded events.
     let expected = 160 + 40 + 120;
     assert_eq!(verify(&s).await, json!({"valid": true, "events": expected}));
-    let mut db = open_db(&s).await;
+    let mut db = s.open_sqlite().await;
     let (seq, head, last): (i64, String, String) = sqlx::query_as(
         "SELECT o.audit_seq, o.audit_head, e.hash FROM orgs o JOIN audit_events e \
          ON e.org_id = o.id AND e.seq = (SELECT MAX(seq) FROM audit_events WHERE org_id = o.id)",
@@ -205,14 +205,6 @@ async fn the_wal_stays_bounded_under_a_steady_stream_of_submits() {
     assert_eq!(verify(&s).await, json!({"valid": true, "events": 4_000}));
 }
 
-async fn open_db(s: &Server) -> sqlx::SqliteConnection {
-    use sqlx::Connection;
-    let url = format!("sqlite://{}", s.data_path("ascend.db").display());
-    sqlx::SqliteConnection::connect(&url)
-        .await
-        .expect("open the SQLite file")
-}
-
 async fn verify(s: &Server) -> Value {
     s.get("/api/v1/audit/verify", &s.admin).await.1
 }
@@ -231,7 +223,7 @@ async fn audit_verify_names_the_row_edited_by_hand() {
         );
     }
     assert_eq!(verify(&s).await, json!({"valid": true, "events": 5}));
-    let mut db = open_db(&s).await;
+    let mut db = s.open_sqlite().await;
     // Rewrite history: the pending HIGH call (event 3) now reads approved.
     sqlx::query("UPDATE audit_events SET body = replace(body, 'pending_approval', 'approved') WHERE seq = 3")
         .execute(&mut db).await.unwrap();
@@ -277,4 +269,32 @@ async fn audit_verify_names_the_row_edited_by_hand() {
     assert_eq!(v["valid"], false, "{v}");
     let (st, _) = s.call(Method::GET, "/healthz", "", Value::Null).await;
     assert_eq!(st, StatusCode::OK);
+}
+
+/// Verification while agents keep submitting: events appended during the walk are left
+/// for the next one, never reported as a chain cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_stays_valid_while_events_are_appended() {
+    let s = Arc::new(Server::start(Backend::Sqlite).await);
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    s.submit(&s.admin, low(&format!("busy-{i}"))).await;
+                }
+            })
+        })
+        .collect();
+    let mut checks = 0;
+    while !writers.iter().all(|w| w.is_finished()) && checks < 300 {
+        let v = verify(&s).await;
+        assert_eq!(v["valid"], true, "after {checks} good checks: {v}");
+        checks += 1;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(checks > 5, "only {checks} checks overlapped the submits");
+    assert_eq!(verify(&s).await, json!({"valid": true, "events": 400}));
 }

@@ -11,7 +11,7 @@
 //!
 //! Run: `cargo bench -p ascend-server --bench load` (`ASCEND_BENCH_DIR=/dev/shm` to put the
 //! SQLite file on tmpfs; `ASCEND_BENCH_ONLY=submit|healthz` runs only that throughput
-//! loop, 256 clients for 10 s, to profile it; `ASCEND_BENCH_ONLY=latency` skips the
+//! loop, 256 clients (`ASCEND_BENCH_CLIENTS`) for 10 s, to profile it; `ASCEND_BENCH_ONLY=latency` skips the
 //! throughput loops).
 
 use std::net::SocketAddr;
@@ -164,14 +164,18 @@ async fn run(base: String) {
         let (c, b) = (client.clone(), base.clone());
         move || c.get(format!("{b}/healthz"))
     };
+    let clients = std::env::var("ASCEND_BENCH_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(256);
     match std::env::var("ASCEND_BENCH_ONLY").as_deref() {
         Ok("submit") => {
-            let (rps, cpu) = closed_loop(&submit, 256, 10).await;
+            let (rps, cpu) = closed_loop(&submit, clients, 10).await;
             println!("POST /api/v1/actions/submit  {rps:>9.0} req/s  {cpu:?} CPU/request");
             return;
         }
         Ok("healthz") => {
-            let (rps, cpu) = closed_loop(&health, 256, 10).await;
+            let (rps, cpu) = closed_loop(&health, clients, 10).await;
             println!("GET /healthz  {rps:>9.0} req/s  {cpu:?} CPU/request");
             return;
         }

@@ -2,6 +2,9 @@
 //! RFC 8785 canonical JSON. `hash = sha256(prev_hash || canonical(body))`; the body
 //! holds its own `seq`, so a removed, reordered or edited row breaks the chain.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -268,17 +271,34 @@ pub struct Verification {
     pub detail: Option<String>,
 }
 
-/// Walks the whole chain of an organisation.
-pub async fn verify(store: &Store, org_id: &str) -> Result<Verification, ApiError> {
-    let mut prev = GENESIS.to_string();
-    let mut seq = 0i64;
+/// Walks an organisation's chain from the event after `seq`, whose hash is `prev` (0 and
+/// [`GENESIS`]: the whole chain), to the head `orgs` holds. Also gives the last hash read.
+///
+/// The head is read first and the walk stops there: it moves in the transaction that
+/// appends, so every event up to it is already stored, while events appended during the
+/// walk are left for the next one (read last, the head could be ahead of the events read
+/// and a chain under steady appends would look cut short).
+async fn walk(
+    store: &Store,
+    org_id: &str,
+    mut seq: i64,
+    mut prev: String,
+) -> Result<(Verification, String), ApiError> {
+    let (head_seq, head): (i64, String) =
+        sqlx::query_as("SELECT audit_seq, audit_head FROM orgs WHERE id = $1")
+            .bind(org_id)
+            .fetch_one(&store.pool)
+            .await?;
     let all = Filter::default();
-    loop {
+    'pages: while seq < head_seq {
         let rows = page(store, org_id, &all, seq, PAGE).await?;
         let done = (rows.len() as i64) < PAGE;
         for row in rows {
+            if row.seq > head_seq {
+                break 'pages;
+            }
             if let Some(detail) = row.problem(seq + 1, &prev) {
-                return Ok(broken(seq, row.action_id.clone(), row.seq, detail));
+                return Ok((broken(seq, row.action_id.clone(), row.seq, detail), prev));
             }
             seq = row.seq;
             prev = row.hash;
@@ -287,21 +307,105 @@ pub async fn verify(store: &Store, org_id: &str) -> Result<Verification, ApiErro
             break;
         }
     }
-    let (head_seq, head): (i64, String) =
-        sqlx::query_as("SELECT audit_seq, audit_head FROM orgs WHERE id = $1")
-            .bind(org_id)
-            .fetch_one(&store.pool)
-            .await?;
     if head_seq != seq || (seq > 0 && head != prev) {
         let detail = format!("the chain ends at event {seq} but the head is event {head_seq}");
-        return Ok(broken(seq, format!("seq:{}", seq + 1), seq + 1, detail));
+        return Ok((
+            broken(seq, format!("seq:{}", seq + 1), seq + 1, detail),
+            prev,
+        ));
     }
-    Ok(Verification {
+    let verified = Verification {
         valid: true,
         events: seq,
         first_broken: None,
         detail: None,
-    })
+    };
+    Ok((verified, prev))
+}
+
+/// Where a walk from the first event last found each organisation's chain unbroken (in
+/// this process). The dashboard's audit page starts there and reads only the events
+/// appended since, so that a page view costs the new events, not the whole log.
+#[derive(Clone, Debug, Default)]
+pub struct ChainChecks(Arc<Mutex<HashMap<String, Checked>>>);
+
+#[derive(Clone, Debug)]
+struct Checked {
+    /// The last event found good, and its hash.
+    seq: i64,
+    hash: String,
+    /// When every event was last read.
+    full_at: String,
+}
+
+/// A verification, and when it (or the one it continued) last read every event.
+#[derive(Debug)]
+pub struct Checkup {
+    pub verification: Verification,
+    pub full_at: String,
+}
+
+impl ChainChecks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Checked>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `full`: reads every event. Otherwise starts after the event the last walk ended at,
+    /// once that event is found unchanged (a chain rewritten from an earlier event has to
+    /// change its hash); without an earlier walk, or when that event changed, reads every
+    /// event, which also names the first broken link. An edit of an event before that
+    /// point which leaves the hashes alone is found by the next full walk: the dashboard
+    /// says when that was and offers one.
+    pub async fn verify(
+        &self,
+        store: &Store,
+        org_id: &str,
+        full: bool,
+    ) -> Result<Checkup, ApiError> {
+        let known = if full {
+            None
+        } else {
+            self.lock().get(org_id).cloned()
+        };
+        let start = match known {
+            Some(c) if unchanged(store, org_id, &c).await? => c,
+            _ => Checked {
+                seq: 0,
+                hash: GENESIS.to_string(),
+                full_at: crate::util::now(),
+            },
+        };
+        let (verification, hash) = walk(store, org_id, start.seq, start.hash).await?;
+        let mut checks = self.lock();
+        if verification.valid {
+            let checked = Checked {
+                seq: verification.events,
+                hash,
+                full_at: start.full_at.clone(),
+            };
+            checks.insert(org_id.to_string(), checked);
+        } else {
+            checks.remove(org_id);
+        }
+        Ok(Checkup {
+            verification,
+            full_at: start.full_at,
+        })
+    }
+}
+
+/// Whether the event a walk ended at still has the hash the walk read.
+async fn unchanged(store: &Store, org_id: &str, checked: &Checked) -> Result<bool, ApiError> {
+    if checked.seq == 0 {
+        return Ok(true);
+    }
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT hash FROM audit_events WHERE org_id = $1 AND seq = $2")
+            .bind(org_id)
+            .bind(checked.seq)
+            .fetch_optional(&store.pool)
+            .await?;
+    Ok(row.is_some_and(|(hash,)| hash == checked.hash))
 }
 
 fn broken(good: i64, id: String, at: i64, detail: String) -> Verification {

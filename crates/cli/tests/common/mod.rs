@@ -405,6 +405,16 @@ impl Server {
     pub fn data_path(&self, name: &str) -> PathBuf {
         Path::new(&self.data_dir).join(name)
     }
+
+    /// A connection of its own to a SQLite server's file, to change rows behind its back.
+    #[allow(dead_code)]
+    pub async fn open_sqlite(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", self.data_path("ascend.db").display());
+        sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("open the SQLite file")
+    }
 }
 
 impl Drop for Server {

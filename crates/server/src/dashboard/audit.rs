@@ -36,6 +36,10 @@ pub struct Search {
     /// Show events older than this sequence number.
     #[serde(default)]
     pub before: Option<i64>,
+    /// `full`: verify the chain from its first event (otherwise from where the last
+    /// verification ended).
+    #[serde(default)]
+    pub verify: String,
 }
 
 /// A time from the form: RFC 3339, or the browser's `datetime-local` (read as UTC).
@@ -167,6 +171,8 @@ struct AuditPage {
     older: Option<String>,
     export: String,
     verification: Verification,
+    /// When every event was last read.
+    full_at: String,
 }
 
 pub async fn page(
@@ -175,7 +181,16 @@ pub async fn page(
     Query(search): Query<Search>,
 ) -> PageResult {
     let org = &session.who.org_id;
-    let verification = audit::verify(&state.store, org).await?;
+    let full = match search.verify.as_str() {
+        "" => false,
+        "full" => true,
+        other => {
+            return Err(PageError::invalid(format!(
+                "unknown `verify={other}`: the only value is `full` (verify every event)"
+            )));
+        }
+    };
+    let checkup = state.chain_checks.verify(&state.store, org, full).await?;
     let (events, error, status) = match search.filter() {
         Ok(filter) => {
             let before = search.before.unwrap_or(0).max(0);
@@ -201,7 +216,8 @@ pub async fn page(
         error,
         events: events.iter().map(EventView::from).collect(),
         older,
-        verification,
+        verification: checkup.verification,
+        full_at: checkup.full_at,
     };
     Ok(render(status, &page))
 }

@@ -51,6 +51,7 @@ pub struct Shared {
     pub limiter: Limiter,
     pub policies: PolicyCache,
     pub keys: KeyCache,
+    pub chain_checks: crate::audit::ChainChecks,
     pub metrics: Option<PrometheusHandle>,
     /// Turns true on shutdown: long-polls answer at once.
     pub shutdown: watch::Receiver<bool>,
@@ -72,6 +73,7 @@ impl AppState {
             limiter: Limiter::new(config.rate_limit_per_sec),
             policies: PolicyCache::new(local),
             keys: KeyCache::new(local),
+            chain_checks: Default::default(),
             metrics,
             shutdown,
             new_pending: Arc::new(tokio::sync::Notify::new()),
