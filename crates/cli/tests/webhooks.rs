@@ -23,6 +23,7 @@ suite!(
     deleting_a_webhook_cancels_its_pending_deliveries,
     an_expired_approval_request_is_a_denial,
     the_log_keeps_30_days_of_settled_deliveries,
+    refusing_private_networks_blocks_new_and_stored_urls,
 );
 
 /// Quick retries so the suite does not wait on the default 1 s base.
@@ -552,6 +553,102 @@ async fn delivery_waits_in_the_outbox_across_a_restart(b: Backend) {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].header("x-ascend-delivery"), d["id"]);
     assert_eq!(got[0].json()["action"]["id"], act);
+}
+
+/// `--webhook-refuse-private-networks`: registration refuses loopback and private URLs
+/// with a message naming the switch and stores nothing; a URL stored before the switch was
+/// turned on is refused when its delivery is posted, and the receiver sees nothing.
+async fn refusing_private_networks_blocks_new_and_stored_urls(b: Backend) {
+    let mut s = Server::start_with(b, &["--webhook-max-attempts", "1"]).await;
+    let receiver = Receiver::start_on(0, &[]).await;
+    let stored = register(&s, &receiver.url, &["approval.requested"]).await;
+    let before = hooks(&s, &s.admin).await;
+    s.terminate();
+    s.set_args(&[
+        "--webhook-max-attempts",
+        "1",
+        "--webhook-refuse-private-networks",
+    ]);
+    s.spawn().await;
+    for (url, why) in [
+        (receiver.url.clone(), "a loopback address"),
+        (
+            "http://10.1.2.3/hook".into(),
+            "a private address (RFC 1918)",
+        ),
+        (
+            "http://[fd12::1]:8080/hook".into(),
+            "a unique-local address",
+        ),
+        ("http://100.64.0.9/hook".into(), "a shared address"),
+        (
+            format!("http://localhost:{}/hook", free_port()),
+            "a loopback name",
+        ),
+        // Always refused, switch or not.
+        (
+            "http://169.254.169.254/latest/".into(),
+            "a link-local address",
+        ),
+    ] {
+        let (st, v) = s
+            .post(
+                "/api/v1/webhooks",
+                &s.admin,
+                json!({"url": url, "events": ["approval.requested"]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {v}");
+        let detail = v["detail"].as_str().unwrap();
+        assert!(detail.contains(why), "{url}: {detail}");
+        if !url.contains("169.254") {
+            assert!(
+                detail.contains("--webhook-refuse-private-networks"),
+                "{url}: {detail}"
+            );
+        }
+    }
+    assert_eq!(
+        hooks(&s, &s.admin).await,
+        before,
+        "nothing stored or changed"
+    );
+    // A public name still registers (it is judged again when it resolves).
+    let public = register(&s, "https://hooks.example.com/x", &["agent.blocked"]).await;
+    let (st, _) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/webhooks/{}", public["id"].as_str().unwrap()),
+            &s.admin,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    // The hook stored before the switch: its delivery is refused where it is posted.
+    let agent = s.key(&s.admin, "agent").await;
+    s.submit(&agent, high("p1", "b1")).await;
+    let log = settled_log(&s, stored["id"].as_str().unwrap(), 1).await;
+    let d = &log[0];
+    assert_eq!(d["state"], "failed", "{d}");
+    let error = d["last_error"].as_str().unwrap();
+    assert_eq!(
+        error, "not delivered: the URL points at a loopback address",
+        "{d}"
+    );
+    assert!(receiver.got().is_empty(), "{:?}", receiver.got());
+    // A value of the switch's variable that is not a yes or a no stops the server.
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--listen", "127.0.0.1:1", "--data-dir"])
+        .arg(&s.data_dir)
+        .env("ASCEND_WEBHOOK_REFUSE_PRIVATE_NETWORKS", "maybe")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid value 'maybe' for '--webhook-refuse-private-networks'"),
+        "{stderr}"
+    );
 }
 
 /// PostgreSQL replicas share the outbox: each delivery goes out once, whoever claims it.

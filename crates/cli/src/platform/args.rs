@@ -37,6 +37,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ASCEND_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=50))]
     pub webhook_max_attempts: u32,
+    /// Refuse webhook URLs on loopback and private networks (RFC 1918, 100.64.0.0/10,
+    /// fc00::/7, `localhost`), at registration and when delivering; cloud metadata and
+    /// this host are always refused.
+    #[arg(long, env = "ASCEND_WEBHOOK_REFUSE_PRIVATE_NETWORKS",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_refuse_private_networks: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -48,6 +48,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         webhooks: ascend_server::WebhookSettings {
             retry_base_ms: args.webhook_retry_base_ms,
             max_attempts: args.webhook_max_attempts,
+            refuse_private_networks: args.webhook_refuse_private_networks,
         },
     };
     runtime()?

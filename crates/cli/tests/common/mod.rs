@@ -193,6 +193,11 @@ impl Server {
         server
     }
 
+    /// Arguments of the next `spawn` (after the listen address and data dir).
+    pub fn set_args(&mut self, extra: &[&str]) {
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Starts (again) on a new port with the same store.
     pub async fn spawn(&mut self) {
         self.spawn_at(free_port()).await;

@@ -13,18 +13,22 @@ use futures_util::future::join_all;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
 
 use super::WAKE;
+use super::egress::Egress;
 use super::signing::signature;
 use crate::error::ApiError;
 use crate::store::{Backend, Store};
 use crate::util::{format_ts, now};
 
-/// How deliveries are retried (`ascend serve --webhook-retry-base-ms/--webhook-max-attempts`).
+/// How deliveries are retried (`ascend serve --webhook-retry-base-ms/--webhook-max-attempts`)
+/// and where they may go (`--webhook-refuse-private-networks`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WebhookSettings {
     /// Delay before the second attempt; each later one doubles it (capped at `RETRY_CAP`).
     pub retry_base_ms: u64,
     /// Attempts in all, the first included; after the last failure the delivery is `failed`.
     pub max_attempts: u32,
+    /// Refuse loopback and private networks as well as cloud metadata (see `egress`).
+    pub refuse_private_networks: bool,
 }
 
 impl Default for WebhookSettings {
@@ -32,6 +36,15 @@ impl Default for WebhookSettings {
         WebhookSettings {
             retry_base_ms: 1000,
             max_attempts: 8,
+            refuse_private_networks: false,
+        }
+    }
+}
+
+impl WebhookSettings {
+    pub(crate) fn egress(self) -> Egress {
+        Egress {
+            refuse_private: self.refuse_private_networks,
         }
     }
 }
@@ -79,7 +92,7 @@ impl Attempt {
     }
 }
 
-fn http_client() -> Option<reqwest::Client> {
+fn http_client(egress: Egress) -> Option<reqwest::Client> {
     // reqwest is built without a default crypto provider; ring needs no system library.
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -89,7 +102,7 @@ fn http_client() -> Option<reqwest::Client> {
         // A signed body goes where it was registered to go, nowhere else.
         .redirect(reqwest::redirect::Policy::none())
         // Names resolve without the addresses a delivery may not reach (`egress`).
-        .dns_resolver(std::sync::Arc::new(super::egress::GuardedResolver))
+        .dns_resolver(std::sync::Arc::new(egress.resolver()))
         .build()
         .inspect_err(|e| tracing::error!(error = %e, "cannot build the webhook HTTP client"))
         .ok()
@@ -98,7 +111,9 @@ fn http_client() -> Option<reqwest::Client> {
 /// Starts the dispatcher of this process.
 pub fn spawn_dispatcher(store: Store, settings: WebhookSettings) {
     super::retention::spawn_pruning(store.clone());
-    let Some(client) = http_client() else { return };
+    let Some(client) = http_client(settings.egress()) else {
+        return;
+    };
     tokio::spawn(async move {
         loop {
             match claim(&store).await {
@@ -197,7 +212,7 @@ async fn deliver(store: &Store, client: &reqwest::Client, settings: WebhookSetti
             .fetch_optional(&store.pool)
             .await;
     let attempt = match target {
-        Ok(Some((url, secret))) => post(client, &url, &secret, &d).await,
+        Ok(Some((url, secret))) => post(client, settings.egress(), &url, &secret, &d).await,
         // Deleted meanwhile: its deliveries were cancelled in the same transaction.
         Ok(None) => return,
         Err(e) => {
@@ -210,16 +225,22 @@ async fn deliver(store: &Store, client: &reqwest::Client, settings: WebhookSetti
     }
 }
 
-async fn post(client: &reqwest::Client, url: &str, secret: &str, d: &Claimed) -> Attempt {
+async fn post(
+    client: &reqwest::Client,
+    egress: Egress,
+    url: &str,
+    secret: &str,
+    d: &Claimed,
+) -> Attempt {
     let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
     let body = d.payload.clone().into_bytes();
     let started_at = now();
     let start = Instant::now();
     // A literal address does not pass the resolver: checked here (rows stored before the
-    // check at registration existed).
+    // check at registration existed, or before private networks were refused).
     let refused = reqwest::Url::parse(url).ok().and_then(|u| {
         let host = u.host()?;
-        super::egress::forbidden_host(&host)
+        egress.forbidden_host(&host)
     });
     if let Some(why) = refused {
         return Attempt {

@@ -6,7 +6,8 @@
 //! - `outbox`: what the hook points call inside their write transaction (payloads, `text`).
 //! - `dispatcher`: claims due deliveries, posts them, schedules retries (backoff).
 //! - `signing`: the `X-Ascend-Signature` HMAC.
-//! - `egress`: where a delivery may not go (cloud metadata, this host).
+//! - `egress`: where a delivery may not go (cloud metadata, this host; private networks
+//!   with `--webhook-refuse-private-networks`).
 //! - `retention`: the delivery log keeps 30 days.
 //! - `routes`: `GET/POST /api/v1/webhooks`, `DELETE /api/v1/webhooks/{id}`, the log.
 //!

@@ -5,6 +5,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::egress::Egress;
 use crate::error::ApiError;
 
 /// The events a webhook can subscribe to.
@@ -74,7 +75,7 @@ pub struct NewWebhook {
     pub description: String,
 }
 
-fn check_url(text: &str) -> Result<String, ApiError> {
+fn check_url(text: &str, egress: Egress) -> Result<String, ApiError> {
     let text = text.trim();
     if text.is_empty() || text.len() > MAX_URL_LEN {
         return Err(ApiError::invalid(format!(
@@ -95,10 +96,15 @@ fn check_url(text: &str) -> Result<String, ApiError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ApiError::invalid("url must name a host"));
     }
-    if let Some(why) = url.host().as_ref().and_then(super::egress::forbidden_host) {
+    if let Some(why) = url.host().and_then(|h| egress.forbidden_host(&h)) {
+        let rule = if egress.refuse_private {
+            "this server refuses loopback and private networks \
+             (--webhook-refuse-private-networks); give a receiver on the public internet"
+        } else {
+            "loopback and private addresses may"
+        };
         return Err(ApiError::invalid(format!(
-            "url `{text}` points at {why}; webhooks may not reach it (loopback and private \
-             addresses may)"
+            "url `{text}` points at {why}; webhooks may not reach it ({rule})"
         )));
     }
     Ok(url.to_string())
@@ -128,8 +134,9 @@ fn check_events(names: &[String]) -> Result<Vec<EventKind>, ApiError> {
 }
 
 impl CreateWebhook {
-    pub fn validate(self) -> Result<NewWebhook, ApiError> {
-        let url = check_url(&self.url)?;
+    /// The registration, if it is valid and its URL is one deliveries may reach.
+    pub fn validate(self, egress: Egress) -> Result<NewWebhook, ApiError> {
+        let url = check_url(&self.url, egress)?;
         let events = check_events(&self.events)?;
         let description = self.description.unwrap_or_default().trim().to_string();
         if description.chars().count() > MAX_DESCRIPTION_LEN {
@@ -285,7 +292,7 @@ mod tests {
             "https://hooks.example.com/x",
             &["agent.blocked", "action.denied"],
         )
-        .validate()
+        .validate(Egress::default())
         .unwrap();
         assert_eq!(
             ok.events,
@@ -298,13 +305,41 @@ mod tests {
             "http://",
             "javascript:alert(1)",
         ] {
-            let e = body(url, &["agent.blocked"]).validate().unwrap_err();
+            let e = body(url, &["agent.blocked"])
+                .validate(Egress::default())
+                .unwrap_err();
             assert_eq!(e.status.as_u16(), 422, "{url}: {e}");
         }
         let e = body("http://x", &["approval.granted"])
-            .validate()
+            .validate(Egress::default())
             .unwrap_err();
         assert!(e.detail.contains("allowed: approval.requested"), "{e}");
-        assert!(body("http://x", &[]).validate().is_err());
+        assert!(body("http://x", &[]).validate(Egress::default()).is_err());
+    }
+
+    #[test]
+    fn refusing_private_networks_says_which_switch_refused_the_url() {
+        let refuse = Egress {
+            refuse_private: true,
+        };
+        for url in ["http://127.0.0.1:9000/hook", "http://localhost:9/x"] {
+            assert!(
+                body(url, &["agent.blocked"])
+                    .validate(Egress::default())
+                    .is_ok()
+            );
+            let e = body(url, &["agent.blocked"]).validate(refuse).unwrap_err();
+            assert_eq!(e.status.as_u16(), 422, "{url}: {e}");
+            assert!(e.detail.contains("loopback"), "{e}");
+            assert!(
+                e.detail.contains("--webhook-refuse-private-networks"),
+                "{e}"
+            );
+        }
+        assert!(
+            body("https://hooks.example.com/x", &["agent.blocked"])
+                .validate(refuse)
+                .is_ok()
+        );
     }
 }

@@ -38,7 +38,7 @@ async fn create(
     JsonBody(body): JsonBody<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     who.require(&[Role::Admin])?;
-    let new = body.validate()?;
+    let new = body.validate(state.config.webhooks.egress())?;
     let row = WebhookRow {
         id: new_id("whk"),
         org_id: who.org_id.clone(),
