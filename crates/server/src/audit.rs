@@ -94,8 +94,7 @@ pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i
     // `audit_events_head` on PostgreSQL (migrations 0002, 0005); on SQLite by the writer's
     // own connection once per batch (`Tx::before_commit`), else here.
     if let Some(heads) = conn.chain_heads() {
-        heads.insert(org_id.to_string(), (seq, hash));
-        conn.head_moved(org_id);
+        heads.moved_to(org_id, seq, hash);
     } else if !conn.head_trigger() {
         conn.execute(MOVE_HEAD, &args![&hash, seq, org_id]).await?;
     }

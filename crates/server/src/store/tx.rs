@@ -110,16 +110,13 @@ pub trait Tx: Send {
     /// SQLite has a single process, whose hub is told after the commit).
     fn notify(&mut self, payload: String) -> impl Future<Output = Result<(), ApiError>> + Send;
 
-    /// The audit chain heads (`org → (seq, hash)`) this connection appended last, where
-    /// it is the only one appending (the SQLite writer's own connection). `None` where
-    /// other writers exist: the chain head must then be read under a row lock.
+    /// The audit chain heads this connection appended last, where it is the only one
+    /// appending (the SQLite writer's own connection); the heads moved in the open
+    /// transaction are written to `orgs` in [`Tx::before_commit`]. `None` where other
+    /// writers exist: the chain head must then be read under a row lock.
     fn chain_heads(&mut self) -> Option<&mut ChainHeads> {
         None
     }
-
-    /// Tells a connection with [`Tx::chain_heads`] that `org_id`'s head moved: it writes
-    /// the head to `orgs` in [`Tx::before_commit`].
-    fn head_moved(&mut self, _org_id: &str) {}
 
     /// Where agent counters are added up until the transaction's end, on a connection that
     /// writes in batches (the SQLite writer's own): a burst of one agent's submits then
@@ -266,8 +263,41 @@ fn native_rows(
     Ok(out)
 }
 
-/// Each organisation's audit chain head: its last `seq` and `hash`.
-pub type ChainHeads = std::collections::HashMap<String, (i64, String)>;
+/// Each organisation's audit chain head (its last `seq` and `hash`), and which heads
+/// moved since they were last written to `orgs`.
+#[derive(Debug, Default)]
+pub struct ChainHeads {
+    heads: std::collections::HashMap<String, (i64, String)>,
+    moved: Vec<String>,
+}
+
+impl ChainHeads {
+    pub fn get(&self, org_id: &str) -> Option<&(i64, String)> {
+        self.heads.get(org_id)
+    }
+
+    /// `org_id`'s chain now ends at event `seq` with `hash`.
+    pub fn moved_to(&mut self, org_id: &str, seq: i64, hash: String) {
+        if !self.moved.iter().any(|o| o == org_id) {
+            self.moved.push(org_id.to_string());
+        }
+        self.heads.insert(org_id.to_string(), (seq, hash));
+    }
+
+    /// The heads that moved since the last call, as `(org_id, seq, hash)`.
+    fn take_moved(&mut self) -> impl Iterator<Item = (String, i64, &str)> {
+        let heads = &self.heads;
+        self.moved.drain(..).filter_map(|org_id| {
+            let (seq, hash) = heads.get(&org_id)?;
+            Some((org_id, *seq, hash.as_str()))
+        })
+    }
+
+    fn clear(&mut self) {
+        self.heads.clear();
+        self.moved.clear();
+    }
+}
 
 /// One agent's counters over a batch: what its registry row gains at the commit.
 #[derive(Debug)]
@@ -287,8 +317,6 @@ pub type AgentTally = std::collections::HashMap<(String, String), Tally>;
 pub struct Native {
     conn: rusqlite::Connection,
     heads: ChainHeads,
-    /// Organisations whose chain head moved in the open transaction.
-    moved_heads: Vec<String>,
     tally: AgentTally,
 }
 
@@ -296,8 +324,7 @@ impl Native {
     pub fn new(conn: rusqlite::Connection) -> Self {
         Native {
             conn,
-            heads: ChainHeads::new(),
-            moved_heads: Vec::new(),
+            heads: ChainHeads::default(),
             tally: AgentTally::new(),
         }
     }
@@ -306,7 +333,6 @@ impl Native {
     /// longer be what is stored.
     pub fn forget(&mut self) {
         self.heads.clear();
-        self.moved_heads.clear();
         self.tally.clear();
     }
 }
@@ -341,23 +367,13 @@ impl Tx for Native {
         Some(&mut self.heads)
     }
 
-    fn head_moved(&mut self, org_id: &str) {
-        if !self.moved_heads.iter().any(|o| o == org_id) {
-            self.moved_heads.push(org_id.to_string());
-        }
-    }
-
     fn agent_tally(&mut self) -> Option<&mut AgentTally> {
         Some(&mut self.tally)
     }
 
     fn before_commit(&mut self) -> impl Future<Output = Result<(), ApiError>> + Send {
-        let heads = &self.heads;
         let conn = &self.conn;
-        let moved = self.moved_heads.drain(..).try_for_each(|org_id| {
-            let Some((seq, hash)) = heads.get(&org_id) else {
-                return Ok(());
-            };
+        let moved = self.heads.take_moved().try_for_each(|(org_id, seq, hash)| {
             let mut stmt = conn.prepare_cached(crate::audit::MOVE_HEAD)?;
             stmt.execute(rusqlite::params![hash, seq, org_id]).map(drop)
         });
