@@ -11,8 +11,8 @@
 //!
 //! Run: `cargo bench -p ascend-server --bench load` (`ASCEND_BENCH_DIR=/dev/shm` to put the
 //! SQLite file on tmpfs; `ASCEND_BENCH_ONLY=submit|healthz` runs only that throughput
-//! loop, 256 clients (`ASCEND_BENCH_CLIENTS`) for 10 s, to profile it; `ASCEND_BENCH_ONLY=latency` skips the
-//! throughput loops).
+//! loop, 256 clients (`ASCEND_BENCH_CLIENTS`) for 10 s, to profile it;
+//! `ASCEND_BENCH_ONLY=latency` skips the throughput loops).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -412,7 +412,6 @@ impl Server {
     }
 
     /// A connection of its own to a SQLite server's file, to change rows behind its back.
-    #[allow(dead_code)]
     pub async fn open_sqlite(&self) -> sqlx::SqliteConnection {
         use sqlx::Connection;
         let url = format!("sqlite://{}", self.data_path("ascend.db").display());

@@ -97,8 +97,9 @@ fn private_network(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-/// The system resolver, minus the addresses a delivery may not reach (see [`Egress`]).
-#[derive(Debug, Default)]
+/// The system resolver, minus the addresses a delivery may not reach (made by
+/// [`Egress::resolver`]).
+#[derive(Debug)]
 pub struct GuardedResolver {
     egress: Egress,
 }
