@@ -136,8 +136,8 @@ impl Ruling {
     fn new(ruling: ascend_client::Ruling) -> Self {
         Self {
             action_id: ruling.action_id.clone(),
-            service: ruling.service.clone(),
-            operation: ruling.operation.clone(),
+            service: ruling.service().to_string(),
+            operation: ruling.operation().to_string(),
             decision: ruling.decided.as_str(),
             executes: ruling.executes,
             risk_score: ruling.risk_score,

@@ -4,13 +4,16 @@
 //! server on loopback (std only) answers `GET /api/v1/bundle` and accepts audit uploads.
 //! Prints the ratio of the medians (target ≤ 1.05×), the same for the calling thread's CPU
 //! time (the audit upload runs on the governor's own thread), and where the difference
-//! goes. `ASCEND_BENCH_ROUNDS=1` also prints every round, with a third client whose
+//! goes. The governed client is built as `governed_client!` builds it (a permanent
+//! interceptor); a second one with the one-line `.interceptor(ascend.interceptor())` is
+//! timed beside it. `ASCEND_BENCH_ROUNDS=1` also prints every round, with a client whose
 //! interceptor bypasses `s3` (the interceptor's own cost without a decision);
-//! `ASCEND_BENCH_ONLY=plain|governed|bypassed` measures one client alone (for `perf`,
-//! callgrind; `bypassed` in the governed column);
+//! `ASCEND_BENCH_ONLY=plain|governed|one-line|bypassed` measures one client alone (for
+//! `perf`, callgrind);
 //! `ASCEND_BENCH_QUIET_UPLOADER=1` turns off the uploader's timer (it still wakes for
 //! each full batch of 500 events);
-//! `ASCEND_BENCH_CALLS=n` makes rounds of `n` calls instead of 2,000 (for callgrind);
+//! `ASCEND_BENCH_CALLS=n` makes rounds of `n` calls instead of 400 and
+//! `ASCEND_BENCH_ROUND_COUNT=n` makes `n` rounds instead of 101 (small ones for callgrind);
 //! `ASCEND_BENCH_AA=1` times a second plain client in the governed column (an A/A run: how
 //! far from 1.000× the ratio lands by noise alone).
 
@@ -97,7 +100,17 @@ fn thread_cpu_ns() -> f64 {
     t.tv_sec as f64 * 1e9 + t.tv_nsec as f64
 }
 
-fn client(ascend: Option<&Ascend>) -> aws_sdk_s3::Client {
+/// How a client is governed.
+#[derive(Clone, Copy)]
+enum Setup<'a> {
+    Plain,
+    /// `governed_client!`: the interceptor pushed as a permanent `SharedInterceptor`.
+    Governed(&'a Ascend),
+    /// The one-line `.interceptor(ascend.interceptor())`.
+    OneLine(&'a Ascend),
+}
+
+fn client(setup: Setup<'_>) -> aws_sdk_s3::Client {
     let http = infallible_client_fn(|_request| {
         http::Response::builder()
             .status(200)
@@ -109,10 +122,19 @@ fn client(ascend: Option<&Ascend>) -> aws_sdk_s3::Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
         .http_client(http);
-    if let Some(ascend) = ascend {
-        builder = builder.interceptor(ascend.interceptor());
+    match setup {
+        Setup::Plain => {}
+        Setup::Governed(ascend) => {
+            builder.push_interceptor(ascend.permanent_interceptor());
+        }
+        Setup::OneLine(ascend) => builder = builder.interceptor(ascend.interceptor()),
     }
     aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }
 
 fn overhead(c: &mut Criterion) {
@@ -138,14 +160,18 @@ fn overhead(c: &mut Criterion) {
     config.queue_dir = Some(queue2.path().to_path_buf());
     config.settings.bypass_services = vec!["s3".into()];
     let bypassing = Ascend::new(config).unwrap();
-    let bypassed = client(Some(&bypassing));
-    let plain = client(None);
-    let governed = client(Some(&ascend));
-    let aa = std::env::var_os("ASCEND_BENCH_AA").is_some();
-    let plain_again = client(None);
+    let plain = client(Setup::Plain);
+    let governed = if std::env::var_os("ASCEND_BENCH_AA").is_some() {
+        client(Setup::Plain)
+    } else {
+        client(Setup::Governed(&ascend))
+    };
+    let one_line = client(Setup::OneLine(&ascend));
+    let bypassed = client(Setup::Governed(&bypassing));
     runtime.block_on(async {
         plain.list_buckets().send().await.unwrap();
         governed.list_buckets().send().await.unwrap();
+        one_line.list_buckets().send().await.unwrap();
     });
     assert_eq!(ascend.governor().stats().sync_requests, 0);
 
@@ -161,18 +187,45 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 
     // Interleaved rounds for the ratio (criterion's two runs are minutes apart on a busy
-    // machine; alternating cancels drift).
-    let rounds = 21;
-    let per_round = std::env::var("ASCEND_BENCH_CALLS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000);
-    let mut ratios = Vec::with_capacity(rounds);
-    let (mut plain_ns, mut governed_ns) = (Vec::new(), Vec::new());
-    let (mut plain_cpu, mut governed_cpu) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let time = |client: &aws_sdk_s3::Client| {
-            runtime.block_on(async {
+    // machine; alternating cancels drift). Many short rounds, the clients in a rotating
+    // order: this machine's speed wanders by several per cent within a second, and a long
+    // round pairs a slow stretch with a fast one.
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = env("ASCEND_BENCH_ROUND_COUNT", 101);
+    let per_round = env("ASCEND_BENCH_CALLS", 400);
+    let only = std::env::var("ASCEND_BENCH_ONLY").unwrap_or_default();
+    let print_rounds = std::env::var_os("ASCEND_BENCH_ROUNDS").is_some();
+    // Plain, governed, one-line, and (printed per round only) bypassed.
+    let clients: [(&str, &aws_sdk_s3::Client); 4] = [
+        ("plain", &plain),
+        ("governed", &governed),
+        ("one-line", &one_line),
+        ("bypassed", &bypassed),
+    ];
+    let timed = |i: usize| {
+        let name = clients[i].0;
+        if only.is_empty() {
+            i < 3 || print_rounds
+        } else {
+            only == name
+        }
+    };
+    // Wall-clock and calling-thread CPU nanoseconds per call, per client and round.
+    let mut wall: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(rounds)).collect();
+    let mut cpu: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(rounds)).collect();
+    for round in 0..rounds {
+        for k in 0..4 {
+            let i = (round + k) % 4;
+            if !timed(i) {
+                continue;
+            }
+            let client = clients[i].1;
+            let (w, c) = runtime.block_on(async {
                 let start = std::time::Instant::now();
                 let cpu = thread_cpu_ns();
                 for _ in 0..per_round {
@@ -182,56 +235,55 @@ fn overhead(c: &mut Criterion) {
                     start.elapsed().as_nanos() as f64 / per_round as f64,
                     (thread_cpu_ns() - cpu) / per_round as f64,
                 )
-            })
-        };
-        let only = std::env::var("ASCEND_BENCH_ONLY").unwrap_or_default();
-        let (p, pc) = if only.is_empty() || only == "plain" {
-            time(&plain)
-        } else {
-            (1.0, 1.0)
-        };
-        let (g, gc) = match only.as_str() {
-            "" | "governed" if aa => time(&plain_again),
-            "" | "governed" => time(&governed),
-            // The interceptor's cost without a decision, alone (for callgrind).
-            "bypassed" => time(&bypassed),
-            _ => (1.0, 1.0),
-        };
-        if std::env::var_os("ASCEND_BENCH_ROUNDS").is_some() {
-            let (b, bc) = time(&bypassed);
+            });
+            wall[i].push(w);
+            cpu[i].push(c);
+        }
+        if print_rounds {
+            let at = |v: &Vec<f64>| v.last().map_or(0.0, |x| x / 1e3);
             println!(
-                "round: plain {:.1} governed {:.1} bypassed {:.1} µs (cpu {:.1} {:.1} {:.1})",
-                p / 1e3,
-                g / 1e3,
-                b / 1e3,
-                pc / 1e3,
-                gc / 1e3,
-                bc / 1e3
+                "round: plain {:.1} governed {:.1} one-line {:.1} bypassed {:.1} µs",
+                at(&wall[0]),
+                at(&wall[1]),
+                at(&wall[2]),
+                at(&wall[3]),
             );
         }
-        plain_ns.push(p);
-        governed_ns.push(g);
-        plain_cpu.push(pc);
-        governed_cpu.push(gc);
-        ratios.push(g / p);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
+    let ratio = |times: &Vec<Vec<f64>>, i: usize| {
+        if times[0].len() != times[i].len() || times[i].is_empty() {
+            return f64::NAN;
+        }
+        let mut r: Vec<f64> = times[i].iter().zip(&times[0]).map(|(g, p)| g / p).collect();
+        median(&mut r)
     };
-    let (p, g, r) = (
-        median(&mut plain_ns),
-        median(&mut governed_ns),
-        median(&mut ratios),
-    );
+    let med = |v: &Vec<f64>| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            median(&mut v.clone()) / 1e3
+        }
+    };
     println!(
         "list_buckets: plain {:.1} µs, governed {:.1} µs, ratio {:.3}x (median of {rounds} interleaved rounds of {per_round}; target <= 1.05x)",
-        p / 1e3,
-        g / 1e3,
-        r
+        med(&wall[0]),
+        med(&wall[1]),
+        ratio(&wall, 1)
     );
+    println!(
+        "  with .interceptor(ascend.interceptor()) instead of governed_client!: governed {:.1} µs, ratio {:.3}x",
+        med(&wall[2]),
+        ratio(&wall, 2)
+    );
+    if print_rounds {
+        println!(
+            "  bypassing s3 (the interceptor without a decision): {:.1} µs, ratio {:.3}x",
+            med(&wall[3]),
+            ratio(&wall, 3)
+        );
+    }
     // Where the difference goes: the governor's decision alone, and reading parameters.
-    let n = 10 * per_round;
+    let n = 20 * per_round;
     let start = std::time::Instant::now();
     for _ in 0..n {
         let request = ascend_client::CallRequest {
@@ -271,12 +323,11 @@ fn overhead(c: &mut Criterion) {
         decide_ns / 1e3,
         params_ns / 1e3
     );
-    let (pc, gc) = (median(&mut plain_cpu), median(&mut governed_cpu));
     println!(
         "calling-thread CPU per call: plain {:.1} µs, governed {:.1} µs, ratio {:.3}x (the audit upload runs on the governor's own thread)",
-        pc / 1e3,
-        gc / 1e3,
-        gc / pc
+        med(&cpu[0]),
+        med(&cpu[1]),
+        ratio(&cpu, 1)
     );
     let flushed = runtime.block_on(ascend.flush(Duration::from_secs(10)));
     let stats = ascend.governor().stats();

@@ -15,6 +15,8 @@ pub mod params;
 use std::error::Error;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+
 pub use ascend_client::{Config, FailMode, GovernanceDenied, Governor, StartError};
 pub use ascend_core::RiskLevel;
 pub use interceptor::{AscendInterceptor, LOG_TARGET, METRICS_TARGET};
@@ -62,6 +64,24 @@ impl Ascend {
     /// `aws_sdk_s3::config::Builder::from(&sdk_config).interceptor(ascend.interceptor())`.
     pub fn interceptor(&self) -> AscendInterceptor {
         AscendInterceptor::new(self.governor.clone())
+    }
+
+    /// The interceptor as a permanent [`SharedInterceptor`], for a config builder's
+    /// `push_interceptor` (what [`governed_client!`] does):
+    ///
+    /// ```no_run
+    /// # fn demo(sdk_config: &aws_types::SdkConfig, ascend: &ascend_aws::Ascend) {
+    /// let mut builder = aws_sdk_s3::config::Builder::from(sdk_config);
+    /// builder.push_interceptor(ascend.permanent_interceptor());
+    /// let s3 = aws_sdk_s3::Client::from_conf(builder.build());
+    /// # }
+    /// ```
+    ///
+    /// Unlike `.interceptor(ascend.interceptor())`, no `DisableInterceptor` in the config
+    /// bag (from a runtime plugin or a per-operation config override) can switch it off,
+    /// and the SDK does not look for one before each of its hooks on every call.
+    pub fn permanent_interceptor(&self) -> SharedInterceptor {
+        SharedInterceptor::permanent(self.interceptor())
     }
 
     /// The governor behind the interceptors.
@@ -115,8 +135,9 @@ pub fn denial<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a GovernanceDeni
 
 /// A governed client of any aws-sdk-rust service crate, built from an `SdkConfig`:
 /// `governed_client!(aws_sdk_dynamodb, &sdk_config, &ascend)` is
-/// `aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&sdk_config)
-/// .interceptor(ascend.interceptor()).build())`.
+/// `aws_sdk_dynamodb::Client::from_conf(builder.build())` where `builder` is
+/// `aws_sdk_dynamodb::config::Builder::from(&sdk_config)` with
+/// [`Ascend::permanent_interceptor`] pushed onto it.
 ///
 /// `aws_types::SdkConfig` has no interceptor list and no runtime plugins (aws-types 1.7.0:
 /// interceptors exist only on each service's own config), and the parts it does carry
@@ -125,11 +146,9 @@ pub fn denial<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a GovernanceDeni
 /// through instead.
 #[macro_export]
 macro_rules! governed_client {
-    ($service:ident, $sdk_config:expr, $ascend:expr) => {
-        $service::Client::from_conf(
-            $service::config::Builder::from($sdk_config)
-                .interceptor($ascend.interceptor())
-                .build(),
-        )
-    };
+    ($service:ident, $sdk_config:expr, $ascend:expr) => {{
+        let mut builder = $service::config::Builder::from($sdk_config);
+        builder.push_interceptor($ascend.permanent_interceptor());
+        $service::Client::from_conf(builder.build())
+    }};
 }

@@ -16,6 +16,7 @@
 //! text to [`MAX_TEXT`] bytes; members past that cut are not seen. Formatting still walks
 //! an in-memory body once (a few milliseconds per megabyte).
 
+use std::cell::Cell;
 use std::fmt::{self, Write};
 
 use serde_json::{Map, Value};
@@ -24,16 +25,36 @@ use serde_json::{Map, Value};
 pub const MAX_LITERAL: usize = 4096;
 /// Longest `Debug` text read, in bytes.
 pub const MAX_TEXT: usize = 256 * 1024;
+/// Largest text buffer kept for the thread's next call.
+const KEPT_BUFFER: usize = 16 * 1024;
 
 /// The botocore-style parameters of an input whose `Debug` is `input`.
 pub fn from_debug(input: &dyn fmt::Debug) -> Value {
+    thread_local! {
+        /// The text buffer, kept between calls: one allocation less on every call.
+        static TEXT: Cell<String> = const { Cell::new(String::new()) };
+    }
+    // `try_with`: a call made while the thread's locals are torn down still works.
+    let mut out = TEXT.try_with(Cell::take).unwrap_or_default();
+    out.clear();
+    // Room for a typical input's text: no regrowth on the way.
+    out.reserve(512);
     let mut sink = Bounded {
-        // Room for a typical input's text: no regrowth on the way.
-        out: String::with_capacity(512),
+        out,
         ..Bounded::default()
     };
     let _ = write!(sink, "{input:?}");
-    let text = sink.out.as_str();
+    let value = from_text(&sink.out);
+    // A buffer grown by a large body is not kept.
+    if sink.out.capacity() <= KEPT_BUFFER {
+        let out = sink.out;
+        let _ = TEXT.try_with(|cell| cell.set(out));
+    }
+    value
+}
+
+/// The parameters of a whole `Debug` text, type-erased wrapper included.
+fn from_text(text: &str) -> Value {
     // `Input(TypeErasedBox[!Clone]:DeleteBucketInput { … })`: the type-erased wrapper is
     // looked for near the start only (byte compares: cheaper than a substring searcher).
     let bytes = text.as_bytes();

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use ascend_core::OperationName;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
@@ -69,8 +70,9 @@ pub struct AuditEvent {
     pub action_id: String,
     pub agent_id: Arc<str>,
     pub agent_name: Arc<str>,
-    pub service: String,
-    pub operation: String,
+    /// Shared with the governor's name table: refilling an event for the same operation
+    /// copies nothing.
+    pub name: Arc<OperationName>,
     pub parameters: Value,
     pub region: String,
     pub decision: &'static str,
@@ -90,8 +92,10 @@ impl AuditEvent {
             action_id: String::with_capacity(32),
             agent_id: agent_id.clone(),
             agent_name: agent_name.clone(),
-            service: String::with_capacity(16),
-            operation: String::with_capacity(48),
+            name: Arc::new(OperationName {
+                service: String::new(),
+                operation: String::new(),
+            }),
             parameters: Value::Null,
             region: String::with_capacity(16),
             decision: "",
@@ -107,11 +111,10 @@ impl AuditEvent {
 }
 
 impl AuditEvent {
-    /// Empties the event for reuse, keeping the capacity of its strings.
+    /// Empties the event for reuse, keeping the capacity of its strings (and its name,
+    /// which the next call usually shares).
     fn clear(&mut self) {
         self.action_id.clear();
-        self.service.clear();
-        self.operation.clear();
         self.parameters = Value::Null;
         self.region.clear();
         self.reason.clear();
@@ -157,8 +160,8 @@ impl AuditEvent {
             action_id: &self.action_id,
             agent_id: &self.agent_id,
             agent_name: &self.agent_name,
-            service: &self.service,
-            operation: &self.operation,
+            service: &self.name.service,
+            operation: &self.name.operation,
             parameters,
             region: &self.region,
             decision: self.decision,
@@ -894,8 +897,10 @@ mod tests {
             action_id: "act_1".into(),
             agent_id: Arc::from("agent-1"),
             agent_name: Arc::from("Agent"),
-            service: "s3".into(),
-            operation: "get_object".into(),
+            name: Arc::new(OperationName {
+                service: "s3".into(),
+                operation: "get_object".into(),
+            }),
             parameters: json!({"Bucket": "b", "SecretString": "hunter2"}),
             region: "us-east-1".into(),
             decision: "approved",

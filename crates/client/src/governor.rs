@@ -20,7 +20,7 @@ use crate::audit::{
 };
 use crate::bundle::{BundleCell, BundleState, poll};
 use crate::config::{Config, FailMode};
-use crate::ids::new_action_id;
+use crate::ids::action_id_at;
 use crate::platform::{ActionAnswer, Platform, PlatformError};
 
 /// One AWS call about to be sent. Names in any spelling (`s3`/`DeleteBucket`).
@@ -66,9 +66,9 @@ pub enum Source {
 #[derive(Debug)]
 pub struct Ruling {
     pub action_id: String,
-    /// Canonical names (`s3`, `delete_bucket`).
-    pub service: String,
-    pub operation: String,
+    /// Canonical names (`s3`, `delete_bucket`), shared with the governor's name table: a
+    /// ruling is made on every call, and two name copies were a third of its allocations.
+    name: Arc<OperationName>,
     pub decided: Decided,
     /// Whether the front end sends the call now.
     pub executes: bool,
@@ -89,7 +89,17 @@ pub struct Ruling {
 impl Ruling {
     /// `s3.delete_bucket`.
     pub fn name(&self) -> String {
-        format!("{}.{}", self.service, self.operation)
+        format!("{}.{}", self.name.service, self.name.operation)
+    }
+
+    /// The canonical service name (`s3`).
+    pub fn service(&self) -> &str {
+        &self.name.service
+    }
+
+    /// The canonical operation name (`delete_bucket`).
+    pub fn operation(&self) -> &str {
+        &self.name.operation
     }
 
     /// The front ends' log line: `[Ascend Governance] s3.delete_bucket - Risk: HIGH (75) -
@@ -97,8 +107,8 @@ impl Ruling {
     pub fn log_line(&self) -> String {
         format!(
             "[Ascend Governance] {}.{} - Risk: {} ({}) - {}",
-            self.service,
-            self.operation,
+            self.name.service,
+            self.name.operation,
             self.risk_level.label(),
             self.risk_score,
             self.decided.as_str().to_ascii_uppercase()
@@ -108,8 +118,8 @@ impl Ruling {
     /// The metrics record every front end emits for a governed call.
     pub fn metrics_record(&self, agent_id: &str) -> Value {
         json!({
-            "service": self.service,
-            "operation": self.operation,
+            "service": self.name.service,
+            "operation": self.name.operation,
             "risk_score": self.risk_score,
             "risk_level": self.risk_level.as_str(),
             "decision": self.decided.as_str(),
@@ -476,7 +486,8 @@ impl Governor {
             engine.unwrap_or(&inner.empty_engine),
             blocked,
         );
-        let action_id = new_action_id();
+        let now = SystemTime::now();
+        let action_id = action_id_at(now);
         let local = engine.is_some() || decision.dry_run;
         if !local || (decision.verdict == Verdict::NeedsApproval && !decision.dry_run) {
             return Prepared::Platform(PlatformJob {
@@ -513,6 +524,7 @@ impl Governor {
             Source::Local,
             None,
             started,
+            now,
         ))
     }
 
@@ -521,7 +533,7 @@ impl Governor {
     #[allow(clippy::too_many_arguments)]
     fn local_ruling(
         &self,
-        name: &OperationName,
+        name: &Arc<OperationName>,
         params: Value,
         region: &str,
         decision: &Decision,
@@ -532,14 +544,16 @@ impl Governor {
         source: Source,
         warning: Option<String>,
         started: Instant,
+        decided_time: SystemTime,
     ) -> Ruling {
         let inner = &self.inner;
         let executes = decided == Decided::Approved || decision.dry_run;
         // A drained event, refilled: its strings keep their capacity (see `Inbox`).
         let mut event = inner.inbox.event(&inner.agent_id, &inner.agent_name);
         event.action_id.push_str(&action_id);
-        event.service.push_str(&name.service);
-        event.operation.push_str(&name.operation);
+        if !Arc::ptr_eq(&event.name, name) {
+            event.name = name.clone();
+        }
         event.parameters = params;
         event.region.push_str(region);
         event.decision = decided.as_str();
@@ -548,8 +562,10 @@ impl Governor {
         event.reason.push_str(&reason);
         event.policy_ids.clone_from(&policy_ids);
         event.dry_run = decision.dry_run;
-        event.timestamp = SystemTime::now();
+        event.timestamp = decided_time;
         event.outcome = CallOutcome::not_executed();
+        // One clock read for both the decision's latency and the start of the call's.
+        let decided_at = Instant::now();
         let audit = if executes {
             Some(event)
         } else {
@@ -558,8 +574,7 @@ impl Governor {
         };
         Ruling {
             action_id,
-            service: name.service.clone(),
-            operation: name.operation.clone(),
+            name: name.clone(),
             decided,
             executes,
             risk_score: decision.risk_score,
@@ -569,9 +584,9 @@ impl Governor {
             dry_run: decision.dry_run,
             source,
             warning,
-            governance_latency: started.elapsed(),
+            governance_latency: decided_at.saturating_duration_since(started),
             audit,
-            decided_at: Instant::now(),
+            decided_at,
         }
     }
 
@@ -699,6 +714,7 @@ impl Governor {
             Source::FailMode,
             Some(warning),
             started,
+            SystemTime::now(),
         )
     }
 
@@ -756,8 +772,7 @@ impl Governor {
             action_id: answer
                 .id()
                 .map_or_else(|| job.action_id.clone(), str::to_string),
-            service: job.name.service.clone(),
-            operation: job.name.operation.clone(),
+            name: job.name.clone(),
             decided,
             executes: decided == Decided::Approved,
             risk_score,
@@ -923,8 +938,7 @@ mod tests {
     fn ruling(decided: Decided, executes: bool) -> Ruling {
         Ruling {
             action_id: "act_123xyz".into(),
-            service: "s3".into(),
-            operation: "delete_bucket".into(),
+            name: Arc::new(OperationName::from_parts("s3", "delete_bucket")),
             decided,
             executes,
             risk_score: 75,

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Random bytes of one id.
 const RANDOM_BYTES: usize = 10;
 /// Ids per read of OS randomness.
-const IDS_PER_READ: usize = 32;
+const IDS_PER_READ: usize = 128;
 
 /// Forks this process (or its ancestors since it was loaded) went through; bumped in the
 /// child by the `pthread_atfork` handler.
@@ -93,7 +93,13 @@ fn random_bits() -> Option<[u8; RANDOM_BYTES]> {
 /// A fresh `act_…` id, made by the client for calls it decides itself. It is the
 /// idempotency key of the audit upload and, for submitted calls, the suggested action id.
 pub fn new_action_id() -> String {
-    let millis = SystemTime::now()
+    action_id_at(SystemTime::now())
+}
+
+/// [`new_action_id`] with its time part from `now` (read once by a caller that needs the
+/// time anyway).
+pub(crate) fn action_id_at(now: SystemTime) -> String {
+    let millis = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let Some(random) = random_bits() else {

@@ -433,3 +433,79 @@ async fn queue_file_stops_growing_at_its_limit() {
     assert_eq!(full.len(), 1, "{full:#?}");
     assert!(full[0].contains("is full"), "{full:#?}");
 }
+
+/// Uploaded events are reused for later calls and refilled only where they differ, so no
+/// field of an earlier call may show through in a later call's event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_event_carries_only_its_own_call() {
+    let server = Server::start().await;
+    let governor = server.governor("rust-reuse", |_| {}).await;
+    let mut first = Vec::new();
+    for _ in 0..20 {
+        let ruling = governor
+            .check(CallRequest {
+                service: "s3",
+                operation: "GetObject",
+                params: json!({"Bucket": "a", "Key": "k"}),
+                region: "eu-west-1",
+            })
+            .await
+            .unwrap();
+        first.push(ruling.action_id.clone());
+        governor.finish(ruling, CallOutcome::failed("NoSuchKey"));
+    }
+    assert!(governor.flush(Duration::from_secs(10)).await);
+    let mut second = Vec::new();
+    for _ in 0..20 {
+        let ruling = governor
+            .check(request("s3", "ListBuckets", json!({})))
+            .await
+            .unwrap();
+        second.push(ruling.action_id.clone());
+        governor.finish(ruling, CallOutcome::succeeded());
+    }
+    assert!(governor.flush(Duration::from_secs(10)).await);
+    let export = server
+        .http
+        .get(format!("{}/api/v1/audit?agent_id=rust-reuse", server.url))
+        .header("X-API-Key", &server.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["action_id"] == id)
+            .unwrap_or_else(|| panic!("{id} not exported: {export}"))
+            .clone()
+    };
+    for id in &first {
+        let event = find(id);
+        let body = &event;
+        assert_eq!(body["operation"], "s3.get_object", "{event}");
+        assert_eq!(
+            body["parameters"],
+            json!({"Bucket": "a", "Key": "k"}),
+            "{event}"
+        );
+        assert_eq!(body["region"], "eu-west-1", "{event}");
+        assert_eq!(body["outcome"]["status"], "failed", "{event}");
+        assert_eq!(body["outcome"]["error_code"], "NoSuchKey", "{event}");
+    }
+    for id in &second {
+        let event = find(id);
+        let body = &event;
+        assert_eq!(body["operation"], "s3.list_buckets", "{event}");
+        assert_eq!(body["parameters"], json!({}), "{event}");
+        assert_eq!(body["region"], "us-east-1", "{event}");
+        assert_eq!(body["outcome"]["status"], "succeeded", "{event}");
+        assert_eq!(body["outcome"]["error_code"], Value::Null, "{event}");
+    }
+}
