@@ -59,9 +59,11 @@ impl AscendInterceptor {
 
 /// The ruling of an executing call, finished in `read_after_execution`: held alone when
 /// decided in `modify_before_serialization`, shared with the approval gate otherwise.
+/// Kept in the config bag's top layer, where `read_after_execution` takes it through a
+/// `&mut` (no lock for the common, settled case).
 #[derive(Debug)]
 enum Slot {
-    Settled(Mutex<Option<Ruling>>),
+    Settled(Option<Ruling>),
     Gated(Arc<Mutex<Option<Ruling>>>),
 }
 
@@ -70,12 +72,11 @@ impl Storable for Slot {
 }
 
 impl Slot {
-    fn take(&self) -> Option<Ruling> {
-        let cell = match self {
-            Self::Settled(cell) => cell,
-            Self::Gated(cell) => cell,
-        };
-        cell.lock().unwrap_or_else(|e| e.into_inner()).take()
+    fn take(&mut self) -> Option<Ruling> {
+        match self {
+            Self::Settled(ruling) => ruling.take(),
+            Self::Gated(cell) => cell.lock().unwrap_or_else(|e| e.into_inner()).take(),
+        }
     }
 }
 
@@ -160,7 +161,7 @@ impl Intercept for AscendInterceptor {
                     return Err(Box::new(denied));
                 }
                 cfg.interceptor_state()
-                    .store_put(Slot::Settled(Mutex::new(Some(ruling))));
+                    .store_put(Slot::Settled(Some(ruling)));
                 Ok(())
             }
             Prepared::Platform(job) => {
@@ -189,7 +190,10 @@ impl Intercept for AscendInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(ruling) = cfg.load::<Slot>().and_then(Slot::take) else {
+        let Some(ruling) = cfg
+            .get_mut_from_interceptor_state::<Slot>()
+            .and_then(Slot::take)
+        else {
             return Ok(());
         };
         let outcome = match context.output_or_error() {
