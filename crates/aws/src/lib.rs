@@ -62,6 +62,9 @@ impl Ascend {
 
     /// The interceptor to add to an SDK client's config:
     /// `aws_sdk_s3::config::Builder::from(&sdk_config).interceptor(ascend.interceptor())`.
+    /// [`Ascend::permanent_interceptor`] (what [`governed_client!`] uses) is the same
+    /// governance, cannot be disabled through the config bag, and costs a little less per
+    /// call.
     pub fn interceptor(&self) -> AscendInterceptor {
         AscendInterceptor::new(self.governor.clone())
     }
