@@ -141,6 +141,19 @@ impl Server {
         response.json().await.unwrap_or(Value::Null)
     }
 
+    /// The audit log of one agent, as `GET /api/v1/audit` exports it (JSON Lines).
+    async fn audit_export(&self, agent: &str) -> String {
+        self.http
+            .get(format!("{}/api/v1/audit?agent_id={agent}", self.url))
+            .header("X-API-Key", &self.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn agent_key(&self) -> String {
         let v = self
             .call(
@@ -188,16 +201,7 @@ async fn allowed_call_is_local_and_its_audit_event_arrives() {
     let stats = governor.stats();
     assert_eq!(stats.sync_requests, 0);
     assert!(stats.events_uploaded >= 1);
-    let audit = server
-        .http
-        .get(format!("{}/api/v1/audit?agent_id=rust-local", server.url))
-        .header("X-API-Key", &server.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = server.audit_export("rust-local").await;
     assert!(audit.contains(&id), "{audit}");
 }
 
@@ -465,16 +469,7 @@ async fn a_reused_event_carries_only_its_own_call() {
         governor.finish(ruling, CallOutcome::succeeded());
     }
     assert!(governor.flush(Duration::from_secs(10)).await);
-    let export = server
-        .http
-        .get(format!("{}/api/v1/audit?agent_id=rust-reuse", server.url))
-        .header("X-API-Key", &server.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let export = server.audit_export("rust-reuse").await;
     let lines: Vec<Value> = export
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
