@@ -400,8 +400,7 @@ fn classify_operation(
 /// The canonical `service.operation` of any spelling.
 #[pyfunction]
 fn canonical_name(service: &str, operation: &str) -> String {
-    let name = OperationName::from_parts(service, operation);
-    format!("{}.{}", name.service, name.operation)
+    OperationName::from_parts(service, operation).to_string()
 }
 
 /// A fresh `act_…` id.

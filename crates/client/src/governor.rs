@@ -89,7 +89,7 @@ pub struct Ruling {
 impl Ruling {
     /// `s3.delete_bucket`.
     pub fn name(&self) -> String {
-        format!("{}.{}", self.name.service, self.name.operation)
+        self.name.to_string()
     }
 
     /// The canonical service name (`s3`).
@@ -106,9 +106,8 @@ impl Ruling {
     /// DENIED` (APPROVED, PENDING likewise).
     pub fn log_line(&self) -> String {
         format!(
-            "[Ascend Governance] {}.{} - Risk: {} ({}) - {}",
-            self.name.service,
-            self.name.operation,
+            "[Ascend Governance] {} - Risk: {} ({}) - {}",
+            self.name,
             self.risk_level.label(),
             self.risk_score,
             self.decided.as_str().to_ascii_uppercase()
@@ -729,7 +728,7 @@ impl Governor {
                 self.inner.config.settings.auto_approve_medium_risk,
             ),
         };
-        let name = format!("{}.{}", job.name.service, job.name.operation);
+        let name = job.name.to_string();
         json!({
             "action_type": name,
             "service": job.name.service,
