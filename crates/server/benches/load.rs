@@ -11,7 +11,8 @@
 //!
 //! Run: `cargo bench -p ascend-server --bench load` (`ASCEND_BENCH_DIR=/dev/shm` to put the
 //! SQLite file on tmpfs; `ASCEND_BENCH_ONLY=submit|healthz` runs only that throughput
-//! loop, 256 clients (`ASCEND_BENCH_CLIENTS`) for 10 s, to profile it;
+//! loop, 256 clients (`ASCEND_BENCH_CLIENTS`) for 10 s (`ASCEND_BENCH_SECS`), to profile
+//! it or to compare two builds in alternating short runs;
 //! `ASCEND_BENCH_ONLY=latency` skips the throughput loops).
 
 use std::net::SocketAddr;
@@ -71,6 +72,19 @@ fn cpu_time() -> Duration {
     // SAFETY: `t` is a valid timespec for the call to fill.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Bytes this process has had written to a block device (`write_bytes` of
+/// `/proc/self/io`; 0 where it cannot be read): the WAL frames and checkpoints a submit
+/// costs, a figure that does not move with what else the machine runs.
+fn disk_bytes_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("write_bytes:")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Requests/s of `clients` clients sending back to back for `secs` seconds, and the
@@ -168,14 +182,23 @@ async fn run(base: String) {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(256);
+    let secs = std::env::var("ASCEND_BENCH_SECS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10)
+        .clamp(1, 60);
     match std::env::var("ASCEND_BENCH_ONLY").as_deref() {
         Ok("submit") => {
-            let (rps, cpu) = closed_loop(&submit, clients, 10).await;
-            println!("POST /api/v1/actions/submit  {rps:>9.0} req/s  {cpu:?} CPU/request");
+            let written = disk_bytes_written();
+            let (rps, cpu) = closed_loop(&submit, clients, secs).await;
+            let per_submit = (disk_bytes_written() - written) as f64 / (rps * secs as f64);
+            println!(
+                "POST /api/v1/actions/submit  {rps:>9.0} req/s  {cpu:?} CPU/request  {per_submit:.0} bytes written to disk per submit"
+            );
             return;
         }
         Ok("healthz") => {
-            let (rps, cpu) = closed_loop(&health, clients, 10).await;
+            let (rps, cpu) = closed_loop(&health, clients, secs).await;
             println!("GET /healthz  {rps:>9.0} req/s  {cpu:?} CPU/request");
             return;
         }
@@ -192,11 +215,16 @@ async fn run(base: String) {
     for clients in [32, 256] {
         let (mut healthz, mut submits) = (Vec::new(), Vec::new());
         let (mut healthz_cpu, mut submit_cpu) = (Vec::new(), Vec::new());
+        let (mut written, mut submitted) = (0, 0.0);
         for _ in 0..5 {
             let (rate, cpu) = closed_loop(&health, clients, 1).await;
             healthz.push(rate);
             healthz_cpu.push(cpu.as_secs_f64() * 1e6);
+            let before = disk_bytes_written();
+            let started = Instant::now();
             let (rate, cpu) = closed_loop(&submit, clients, 1).await;
+            written += disk_bytes_written() - before;
+            submitted += rate * started.elapsed().as_secs_f64();
             submits.push(rate);
             submit_cpu.push(cpu.as_secs_f64() * 1e6);
         }
@@ -206,7 +234,8 @@ async fn run(base: String) {
             "  {clients:>3} clients  GET /healthz                 {healthz_rps:>9.0} req/s   {healthz_cpu:>5.1} µs CPU/request"
         );
         println!(
-            "  {clients:>3} clients  POST /api/v1/actions/submit  {submit_rps:>9.0} req/s   {submit_cpu:>5.1} µs CPU/request   (LOW action, SQLite, synchronous=FULL)"
+            "  {clients:>3} clients  POST /api/v1/actions/submit  {submit_rps:>9.0} req/s   {submit_cpu:>5.1} µs CPU/request   {:>5.0} bytes to disk/request   (LOW action, SQLite)",
+            written as f64 / submitted.max(1.0)
         );
         println!(
             "  {clients:>3} clients  ratio submit / healthz       {:>9.2}         CPU ratio healthz / submit {:.2}",

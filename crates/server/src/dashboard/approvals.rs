@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::page::{Chrome, PageResult, PostForm, render};
 use super::session::Session;
-use crate::actions::{self, ActionRecord, PENDING, Review};
+use crate::actions::{self, ActionRecord, Review};
 use crate::routes::AppState;
 use crate::store::Store;
 use crate::util::parse_ts;
@@ -104,11 +104,11 @@ pub async fn pending(
     org: &str,
 ) -> Result<Vec<ActionRecord>, crate::error::ApiError> {
     Ok(sqlx::query_as(
-        "SELECT * FROM actions WHERE org_id = $1 AND status = $2 \
-         ORDER BY created_at DESC, id DESC LIMIT $3",
+        // The status is written out so that SQLite sees the pending-only index applies.
+        "SELECT * FROM actions WHERE org_id = $1 AND status = 'pending_approval' \
+         ORDER BY created_at DESC, id DESC LIMIT $2",
     )
     .bind(org)
-    .bind(PENDING)
     .bind(SHOWN)
     .fetch_all(&store.pool)
     .await?)

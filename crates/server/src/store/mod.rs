@@ -223,3 +223,100 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+    /// Migration 0007 rebuilds `actions` and `audit_events`: a store written before it
+    /// keeps every row, byte for byte, and gains the keyed tables and pending-only index.
+    #[tokio::test]
+    async fn migration_0007_keeps_every_stored_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("ascend.db"))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|m| m.version < 7)
+                .cloned()
+                .collect(),
+        );
+        before.run(&pool).await.unwrap();
+        let seed = [
+            "INSERT INTO orgs (id, name, created_at) VALUES ('org_1', 'one', 't0')",
+            "INSERT INTO actions (id, org_id, key_id, agent_id, agent_name, action_type, \
+             operation, region, parameters, fingerprint, risk_score, risk_level, status, \
+             reason, reasons, policy_ids, created_at, expires_at, grant_state, result) VALUES \
+             ('act_b', 'org_1', 'key_1', 'a1', 'Agent', 's3.delete_bucket', 's3.delete_bucket', \
+             'us-east-1', '{\"Bucket\":\"b\"}', 'f', 80, 'HIGH', 'pending_approval', 'r', '[]', \
+             '[]', 't2', 't9', NULL, NULL), \
+             ('act_a', 'org_1', 'key_1', 'a1', 'Agent', 's3.list_buckets', 's3.list_buckets', \
+             'us-east-1', '{}', 'g', 5, 'LOW', 'approved', 'r', '[]', '[]', 't1', NULL, \
+             'available', '{\"ok\":true}')",
+            "INSERT INTO audit_events (org_id, seq, action_id, kind, agent_id, decision, ts, \
+             body, prev_hash, hash) VALUES ('org_1', 1, 'act_a', 'decision', 'a1', 'approved', \
+             't1', '{\"seq\":1}', 'p1', 'h1'), ('org_1', 2, 'act_b', 'local', 'a1', \
+             'pending_approval', 't2', '{\"seq\":2}', 'h1', 'h2')",
+        ];
+        for sql in seed {
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        }
+        let snapshot = |pool: SqlitePool| async move {
+            let actions: Vec<(String,)> = sqlx::query_as(
+                "SELECT id || '|' || org_id || '|' || status || '|' || parameters || '|' || \
+                 created_at || '|' || ifnull(expires_at, '-') || '|' || \
+                 ifnull(grant_state, '-') || '|' || ifnull(result, '-') || '|' || risk_score \
+                 FROM actions ORDER BY id",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let events: Vec<(String,)> = sqlx::query_as(
+                "SELECT org_id || '|' || seq || '|' || action_id || '|' || kind || '|' || \
+                 body || '|' || prev_hash || '|' || hash FROM audit_events ORDER BY seq",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            (actions, events)
+        };
+        let stored = snapshot(pool.clone()).await;
+        assert_eq!(stored.0.len(), 2);
+        all.run(&pool).await.unwrap();
+        assert_eq!(snapshot(pool.clone()).await, stored);
+        // Keyed tables: no rowid left to select.
+        for table in ["actions", "audit_events"] {
+            let rowid = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SELECT rowid FROM {table}")))
+                .execute(&pool)
+                .await;
+            assert!(rowid.is_err(), "{table} still has a rowid");
+        }
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT * FROM actions WHERE org_id = 'org_1' \
+             AND status = 'pending_approval' ORDER BY created_at DESC, id DESC LIMIT 10",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(
+            plan.iter().any(|p| p.3.contains("actions_org_pending")),
+            "{plan:?}"
+        );
+        // The rebuilt unique index still refuses a second upload of one action.
+        let again = sqlx::raw_sql(
+            "INSERT INTO audit_events (org_id, seq, action_id, kind, agent_id, decision, ts, \
+             body, prev_hash, hash) VALUES ('org_1', 3, 'act_b', 'local', 'a1', 'approved', \
+             't3', '{}', 'h2', 'h3')",
+        )
+        .execute(&pool)
+        .await;
+        assert!(again.is_err());
+    }
+}
