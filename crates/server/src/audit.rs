@@ -36,10 +36,59 @@ fn link(prev: &str, body: &str) -> String {
 /// Moves an organisation's chain head (`$1` hash, `$2` seq, `$3` org) where no trigger does.
 pub(crate) const MOVE_HEAD: &str = "UPDATE orgs SET audit_head = $1, audit_seq = $2 WHERE id = $3";
 
+/// What an event's row holds beside its body (the export filters on these).
+#[derive(Debug, Clone, Copy)]
+pub struct Meta<'a> {
+    pub action_id: &'a str,
+    pub kind: &'static str,
+    pub agent_id: &'a str,
+    pub decision: &'a str,
+    pub ts: &'a str,
+}
+
 /// Appends inside the caller's write transaction. The `UPDATE … RETURNING` on the
 /// organisation row serialises appends (a row lock on PostgreSQL); the single SQLite
 /// writer knows the head from its previous append and skips it.
 pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i64, ApiError> {
+    let Entry {
+        action_id,
+        kind,
+        agent_id,
+        decision,
+        ts,
+        mut body,
+    } = entry;
+    let meta = Meta {
+        action_id: &action_id,
+        kind,
+        agent_id: &agent_id,
+        decision: &decision,
+        ts: &ts,
+    };
+    append_rendered(conn, org_id, meta, |seq| {
+        if let Value::Object(map) = &mut body {
+            map.insert("seq".into(), json!(seq));
+            map.insert("kind".into(), json!(meta.kind));
+            map.insert("action_id".into(), json!(meta.action_id));
+            map.insert("agent_id".into(), json!(meta.agent_id));
+            map.insert("decision".into(), json!(meta.decision));
+            map.insert("timestamp".into(), json!(meta.ts));
+        }
+        canonical(&body)
+    })
+    .await
+}
+
+/// As [`append`], with the body's canonical text written by `render` once the event's
+/// `seq` is known. The text must be what [`canonical`] makes of the body (the chain is
+/// verified against it) and hold `seq`, `kind`, `action_id`, `agent_id`, `decision` and
+/// `timestamp` as `meta` has them.
+pub async fn append_rendered<T: Tx>(
+    conn: &mut T,
+    org_id: &str,
+    meta: Meta<'_>,
+    render: impl FnOnce(i64) -> String + Send,
+) -> Result<i64, ApiError> {
     let known = conn
         .chain_heads()
         .and_then(|heads| heads.get(org_id))
@@ -62,16 +111,7 @@ pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i
     } else {
         head
     };
-    let mut body = entry.body;
-    if let Value::Object(map) = &mut body {
-        map.insert("seq".into(), json!(seq));
-        map.insert("kind".into(), json!(entry.kind));
-        map.insert("action_id".into(), json!(entry.action_id));
-        map.insert("agent_id".into(), json!(entry.agent_id));
-        map.insert("decision".into(), json!(entry.decision));
-        map.insert("timestamp".into(), json!(entry.ts));
-    }
-    let text = canonical(&body);
+    let text = render(seq);
     let hash = link(&prev, &text);
     conn.execute(
         "INSERT INTO audit_events (org_id, seq, action_id, kind, agent_id, decision, ts, body, \
@@ -79,11 +119,11 @@ pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i
         &args![
             org_id,
             seq,
-            &entry.action_id,
-            entry.kind,
-            &entry.agent_id,
-            &entry.decision,
-            &entry.ts,
+            meta.action_id,
+            meta.kind,
+            meta.agent_id,
+            meta.decision,
+            meta.ts,
             &text,
             &prev,
             &hash,

@@ -19,7 +19,7 @@ pub const DENIED: &str = "denied";
 pub const PENDING: &str = "pending_approval";
 
 /// One row of `actions`.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct ActionRecord {
     pub id: String,
     pub org_id: String,

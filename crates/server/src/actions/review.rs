@@ -3,10 +3,9 @@
 
 use sqlx::AnyConnection;
 
-use super::submit::decision_entry;
+use super::submit::append_decision;
 use super::{APPROVED, ActionRecord, DENIED, PENDING, load_in};
 use crate::args;
-use crate::audit;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::store::{Backend, Event, Store, Tally, Tx};
@@ -21,27 +20,28 @@ pub(crate) async fn count_agent<T: Tx>(
     moved_from: Option<&str>,
 ) -> Result<(), ApiError> {
     let inc = |s: &str| i64::from(r.status == s) - i64::from(moved_from == Some(s));
-    let ts = now();
     if seen == 1
         && let Some(tally) = conn.agent_tally()
     {
-        let key = (r.org_id.to_string(), r.agent_id.to_string());
-        let entry = tally.entry(key).or_insert_with(|| Tally {
-            name: String::new(),
-            first_seen: ts.clone(),
-            last_seen: String::new(),
-            approved: 0,
-            denied: 0,
-            pending: 0,
-        });
-        entry.name.clear();
-        entry.name.push_str(r.agent_name);
-        entry.last_seen = ts;
-        entry.approved += inc(APPROVED);
-        entry.denied += inc(DENIED);
-        entry.pending += inc(PENDING);
+        // Looked up by `&str`: no key is allocated once the agent is in the batch.
+        if !tally.contains_key(r.org_id) {
+            tally.insert(r.org_id.to_string(), Default::default());
+        }
+        if let Some(agents) = tally.get_mut(r.org_id) {
+            if !agents.contains_key(r.agent_id) {
+                agents.insert(r.agent_id.to_string(), Tally::default());
+            }
+            if let Some(entry) = agents.get_mut(r.agent_id) {
+                entry.name.clear();
+                entry.name.push_str(r.agent_name);
+                entry.approved += inc(APPROVED);
+                entry.denied += inc(DENIED);
+                entry.pending += inc(PENDING);
+            }
+        }
         return Ok(());
     }
+    let ts = now();
     conn.execute(
         "INSERT INTO agents (org_id, agent_id, name, first_seen, last_seen, approved_count, \
          denied_count, pending_count) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) \
@@ -133,7 +133,7 @@ async fn record_decision(
     }
     r.expires_at = None;
     count_agent(conn, &r.agent_count(), 0, Some(PENDING)).await?;
-    audit::append(conn, &r.org_id.clone(), decision_entry(&r, kind)).await?;
+    append_decision(conn, &r, kind).await?;
     if r.status == DENIED {
         crate::webhooks::on_action_denied(conn, &r).await?;
     }

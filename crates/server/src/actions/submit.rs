@@ -6,19 +6,20 @@ use ascend_core::{
     Call, Decision, OperationName, RiskLevel, Settings, Verdict, classify_action_type, decide,
     redact,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{APPROVED, ActionRecord, DENIED, PENDING};
 use crate::args;
-use crate::audit::{self, Entry};
+use crate::audit;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::limits::{check_name_length, check_parameter_count};
 use crate::org::OrgContext;
 use crate::routes::AppState;
 use crate::store::{Event, Tx, WriteJob};
-use crate::util::{fingerprint, in_secs, is_action_id, new_id, now};
+use crate::util::{canonical, fingerprint, in_secs, is_action_id, new_id, now};
 
 /// Both body shapes: ours (`service`, `operation`, `parameters`) and the ASCEND SDK's
 /// (`action_type`, `resource`, `action_details`, `context`).
@@ -454,12 +455,94 @@ async fn store_new<T: Tx>(conn: &mut T, new: NewAction) -> Result<ActionRecord, 
     }
     insert(conn, &r).await?;
     super::review::count_agent(conn, &r.agent_count(), 1, None).await?;
-    audit::append(conn, &r.org_id.clone(), decision_entry(&r, "decision")).await?;
+    append_decision(conn, &r, "decision").await?;
     crate::webhooks::on_submit(conn, &r).await?;
     Ok(r)
 }
 
-pub(crate) fn decision_entry(r: &ActionRecord, kind: &'static str) -> Entry {
+/// Appends `r`'s decision to its organisation's audit chain.
+pub(crate) async fn append_decision<T: Tx>(
+    conn: &mut T,
+    r: &ActionRecord,
+    kind: &'static str,
+) -> Result<i64, ApiError> {
+    let meta = audit::Meta {
+        action_id: &r.id,
+        kind,
+        agent_id: &r.agent_id,
+        decision: &r.status,
+        ts: r.decided_at.as_deref().unwrap_or(&r.created_at),
+    };
+    audit::append_rendered(conn, &r.org_id, meta, |seq| decision_text(r, meta, seq)).await
+}
+
+/// A decision event's body in canonical form, written field by field in sorted key order
+/// instead of built as a map and sorted (this runs once per submit on the single writer).
+/// `decision_entry_text_is_canonical` holds it to [`canonical`] of the same body.
+fn decision_text(r: &ActionRecord, meta: audit::Meta<'_>, seq: i64) -> String {
+    // Keys in UTF-16 order, as RFC 8785 sorts them; serde writes strings as `canonical`
+    // does (it is what `canonical` calls for them).
+    #[derive(Serialize)]
+    struct Body<'a> {
+        action_id: &'a str,
+        action_type: &'a str,
+        agent_id: &'a str,
+        agent_name: &'a str,
+        comment: Option<&'a str>,
+        decided_by: Option<&'a str>,
+        decided_via: &'a str,
+        decision: &'a str,
+        kind: &'a str,
+        operation: &'a str,
+        parameters: &'a RawValue,
+        policy_ids: &'a RawValue,
+        reason: &'a str,
+        risk_level: &'a str,
+        risk_score: i64,
+        seq: i64,
+        source: &'a str,
+        timestamp: &'a str,
+    }
+    let parameters = canonical_raw(&r.parameters);
+    let policy_ids = canonical_raw(&r.policy_ids);
+    let body = Body {
+        action_id: meta.action_id,
+        action_type: &r.action_type,
+        agent_id: meta.agent_id,
+        agent_name: &r.agent_name,
+        comment: r.comment.as_deref(),
+        decided_by: r.decided_by.as_deref(),
+        decided_via: &r.decided_via,
+        decision: meta.decision,
+        kind: meta.kind,
+        operation: &r.operation,
+        parameters: &parameters,
+        policy_ids: &policy_ids,
+        reason: &r.reason,
+        risk_level: &r.risk_level,
+        risk_score: r.risk_score,
+        seq,
+        source: "platform",
+        timestamp: meta.ts,
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// A stored JSON column as canonical text; `null` where it does not parse.
+fn canonical_raw(stored: &str) -> Box<RawValue> {
+    let text = match stored {
+        // The common cases, already canonical.
+        "{}" | "[]" => stored.to_string(),
+        _ => serde_json::from_str::<Value>(stored)
+            .map_or_else(|_| "null".to_string(), |v| canonical(&v)),
+    };
+    RawValue::from_string(text)
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("`null` is JSON"))
+}
+
+/// The decision body as a map: the form [`decision_text`] must match.
+#[cfg(test)]
+fn decision_entry(r: &ActionRecord, kind: &'static str) -> audit::Entry {
     let body = json!({
         "agent_name": r.agent_name,
         "operation": r.operation,
@@ -474,7 +557,7 @@ pub(crate) fn decision_entry(r: &ActionRecord, kind: &'static str) -> Entry {
         "comment": r.comment,
         "source": "platform",
     });
-    Entry {
+    audit::Entry {
         action_id: r.id.clone(),
         kind,
         agent_id: r.agent_id.clone(),
@@ -583,6 +666,71 @@ mod tests {
         .unwrap();
         assert_eq!(p, json!({"Bucket": "c"}));
         assert!(parameters(&req(json!({"parameters": [1]}))).is_err());
+    }
+
+    /// What `audit::append` makes of the map form: the reference `decision_text` meets.
+    fn canonical_of_map(r: &ActionRecord, kind: &'static str, seq: i64) -> String {
+        let entry = decision_entry(r, kind);
+        let mut body = entry.body;
+        let map = body.as_object_mut().unwrap();
+        map.insert("seq".into(), json!(seq));
+        map.insert("kind".into(), json!(entry.kind));
+        map.insert("action_id".into(), json!(entry.action_id));
+        map.insert("agent_id".into(), json!(entry.agent_id));
+        map.insert("decision".into(), json!(entry.decision));
+        map.insert("timestamp".into(), json!(entry.ts));
+        canonical(&body)
+    }
+
+    fn meta<'a>(r: &'a ActionRecord, kind: &'static str) -> audit::Meta<'a> {
+        audit::Meta {
+            action_id: &r.id,
+            kind,
+            agent_id: &r.agent_id,
+            decision: &r.status,
+            ts: r.decided_at.as_deref().unwrap_or(&r.created_at),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decision_entry_text_is_canonical(
+            text in proptest::collection::vec("(\\PC|[\\x00-\\x1f\"\\\\\u{e000}\u{1f600}]){0,6}", 8),
+            params in proptest::sample::select(vec![
+                "{}", "[]", r#"{"b":1,"a":[true,null,"x"],"A":{"z":1.5,"y":"\u0001"}}"#,
+                r#"{"Bucket":"b","Key":"\u00e9\ud83d\ude00"}"#, "not json", r#"{"n":1e21}"#,
+            ]),
+            policies in proptest::sample::select(vec!["[]", r#"["p1","p\"2"]"#, ""]),
+            decided in proptest::bool::ANY,
+            seq in 1i64..1_000_000_000_000,
+            score in 0i64..=100,
+        ) {
+            let r = ActionRecord {
+                id: text[0].clone(),
+                agent_id: text[1].clone(),
+                agent_name: text[2].clone(),
+                action_type: text[3].clone(),
+                operation: "s3.list_buckets".into(),
+                parameters: params.into(),
+                policy_ids: policies.into(),
+                reason: text[4].clone(),
+                risk_score: score,
+                risk_level: "LOW".into(),
+                status: text[5].clone(),
+                created_at: "2026-11-27T12:00:00.123Z".into(),
+                decided_at: decided.then(|| text[6].clone()),
+                decided_by: decided.then(|| text[7].clone()),
+                decided_via: "auto".into(),
+                comment: decided.then(|| text[7].clone()),
+                ..ActionRecord::default()
+            };
+            for kind in ["decision", "review"] {
+                proptest::prop_assert_eq!(
+                    decision_text(&r, meta(&r, kind), seq),
+                    canonical_of_map(&r, kind, seq)
+                );
+            }
+        }
     }
 
     #[test]

@@ -299,19 +299,18 @@ impl ChainHeads {
     }
 }
 
-/// One agent's counters over a batch: what its registry row gains at the commit.
-#[derive(Debug)]
+/// One agent's counters over a batch: what its registry row gains at the commit, which
+/// also stamps it as seen (or first seen) then.
+#[derive(Debug, Default)]
 pub struct Tally {
     pub name: String,
-    pub first_seen: String,
-    pub last_seen: String,
     pub approved: i64,
     pub denied: i64,
     pub pending: i64,
 }
 
-/// Agent counters of the open transaction, by `(org_id, agent_id)`.
-pub type AgentTally = std::collections::HashMap<(String, String), Tally>;
+/// Agent counters of the open transaction, by organisation, then agent.
+pub type AgentTally = std::collections::HashMap<String, std::collections::HashMap<String, Tally>>;
 
 /// The SQLite writer's own connection, and what it remembers between its writes.
 pub struct Native {
@@ -380,19 +379,15 @@ impl Tx for Native {
         if let Err(e) = moved {
             return ready(Err(native_error(e)));
         }
-        let written = self.tally.drain().try_for_each(|((org_id, agent_id), t)| {
-            let mut stmt = self.conn.prepare_cached(crate::actions::ADD_AGENT_COUNTS)?;
-            stmt.execute(rusqlite::params![
-                org_id,
-                agent_id,
-                t.name,
-                t.first_seen,
-                t.last_seen,
-                t.approved,
-                t.denied,
-                t.pending,
-            ])
-            .map(drop)
+        let seen = crate::util::now();
+        let written = self.tally.iter_mut().try_for_each(|(org_id, agents)| {
+            agents.drain().try_for_each(|(agent_id, t)| {
+                let mut stmt = self.conn.prepare_cached(crate::actions::ADD_AGENT_COUNTS)?;
+                stmt.execute(rusqlite::params![
+                    org_id, agent_id, t.name, seen, seen, t.approved, t.denied, t.pending,
+                ])
+                .map(drop)
+            })
         });
         ready(written.map_err(native_error))
     }
