@@ -42,6 +42,7 @@ fn harness() -> &'static Harness {
             store: ascend_server::StoreConfig {
                 data_dir: dir,
                 database_url: None,
+                sqlite_synchronous: Default::default(),
             },
             pending_ttl_secs: 3600,
             rate_limit_per_sec: 0,

@@ -269,3 +269,41 @@ async fn first_start_makes_one_admin_key_once() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A `--sqlite-synchronous` (or `ASCEND_SQLITE_SYNCHRONOUS`) other than `full` or `normal`
+/// is refused before anything is created, naming what is accepted.
+#[test]
+fn an_unknown_sqlite_synchronous_setting_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let by_flag = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:1",
+            "--sqlite-synchronous",
+            "off",
+        ])
+        .env("ASCEND_DATA_DIR", &data)
+        .env_remove("ASCEND_SQLITE_SYNCHRONOUS")
+        .output()
+        .unwrap();
+    let by_env = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:1"])
+        .env("ASCEND_DATA_DIR", &data)
+        .env("ASCEND_SQLITE_SYNCHRONOUS", "sometimes")
+        .output()
+        .unwrap();
+    for (out, value) in [(by_flag, "off"), (by_env, "sometimes")] {
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("invalid value '{value}'"))
+                && err.contains("--sqlite-synchronous")
+                && err.contains("full")
+                && err.contains("normal"),
+            "{err}"
+        );
+    }
+    assert!(!data.exists(), "nothing is created for a refused setting");
+}

@@ -14,7 +14,24 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_burst_loses_no_acknowledged_action() {
-    let mut s = Server::start(Backend::Sqlite).await;
+    kill_9_during_a_burst("full").await;
+}
+
+/// `normal` answers before the disk has the commit; the operating system still has it,
+/// so `kill -9` loses nothing acknowledged there either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_loses_no_acknowledged_action_with_synchronous_normal() {
+    kill_9_during_a_burst("normal").await;
+}
+
+async fn kill_9_during_a_burst(synchronous: &str) {
+    let mut s = Server::start_with(Backend::Sqlite, &["--sqlite-synchronous", synchronous]).await;
+    assert!(
+        s.log_text()
+            .contains(&format!("(sqlite, synchronous = {synchronous})")),
+        "{}",
+        s.log_tail()
+    );
     let agent = s.key(&s.admin, "agent").await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let deadline = Instant::now() + Duration::from_secs(15);

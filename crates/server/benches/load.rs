@@ -13,13 +13,14 @@
 //! SQLite file on tmpfs; `ASCEND_BENCH_ONLY=submit|healthz` runs only that throughput
 //! loop, 256 clients (`ASCEND_BENCH_CLIENTS`) for 10 s (`ASCEND_BENCH_SECS`), to profile
 //! it or to compare two builds in alternating short runs;
-//! `ASCEND_BENCH_ONLY=latency` skips the throughput loops).
+//! `ASCEND_BENCH_ONLY=latency` skips the throughput loops; `ASCEND_BENCH_SYNCHRONOUS=normal`
+//! runs the platform with `--sqlite-synchronous normal`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ascend_server::{ServerConfig, StoreConfig, serve};
+use ascend_server::{ServerConfig, SqliteSync, StoreConfig, serve};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -41,6 +42,7 @@ fn start_server(dir: &std::path::Path) -> SocketAddr {
         store: StoreConfig {
             data_dir: dir.to_path_buf(),
             database_url: None,
+            sqlite_synchronous: synchronous(),
         },
         pending_ttl_secs: 3600,
         rate_limit_per_sec: 0,
@@ -57,6 +59,15 @@ fn start_server(dir: &std::path::Path) -> SocketAddr {
         rt.block_on(serve(config, std::future::pending())).unwrap();
     });
     listen
+}
+
+/// `ASCEND_BENCH_SYNCHRONOUS=normal` runs the platform with `--sqlite-synchronous normal`.
+fn synchronous() -> SqliteSync {
+    match std::env::var("ASCEND_BENCH_SYNCHRONOUS").as_deref() {
+        Ok("normal") => SqliteSync::Normal,
+        Ok("full") | Err(_) => SqliteSync::Full,
+        Ok(other) => panic!("ASCEND_BENCH_SYNCHRONOUS must be full or normal, not {other}"),
+    }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -128,7 +139,11 @@ fn main() {
         Ok(base) => tempfile::tempdir_in(base).unwrap(),
         Err(_) => tempfile::tempdir().unwrap(),
     };
-    println!("data dir: {}", dir.path().display());
+    println!(
+        "data dir: {}, SQLite synchronous = {:?}",
+        dir.path().display(),
+        synchronous()
+    );
     let addr = start_server(dir.path());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -31,5 +31,5 @@ pub use error::ApiError;
 pub use inprocess::in_process_app;
 pub use routes::{AppState, app};
 pub use serve::{ServeError, create_organisation, serve, shutdown_signal};
-pub use store::{Backend, BootstrapKey, Store, StoreConfig, StoreError};
+pub use store::{Backend, BootstrapKey, SqliteSync, Store, StoreConfig, StoreError};
 pub use webhooks::WebhookSettings;

@@ -133,7 +133,13 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen(config.listen, e))?;
-    let backend = format!("{:?}", store.backend).to_lowercase();
+    let backend = match store.backend {
+        crate::store::Backend::Sqlite => format!(
+            "sqlite, synchronous = {}",
+            format!("{:?}", config.store.sqlite_synchronous).to_lowercase()
+        ),
+        crate::store::Backend::Postgres => "postgres".to_string(),
+    };
     println!(
         "ascend: listening on http://{} ({backend})",
         listener.local_addr()?

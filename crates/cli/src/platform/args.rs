@@ -14,6 +14,22 @@ pub struct StoreArgs {
     /// PostgreSQL instead of SQLite: postgres://user@host:5432/db
     #[arg(long, env = "ASCEND_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// SQLite only. `full`: every commit waits for the disk, so an answered write survives
+    /// a power cut. `normal`: it survives `kill -9` but a power cut may lose the last
+    /// commits; answers no longer wait for the disk's fsync.
+    #[arg(
+        long,
+        env = "ASCEND_SQLITE_SYNCHRONOUS",
+        value_enum,
+        default_value = "full"
+    )]
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
 }
 
 #[derive(Args, Debug)]

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use ascend_server::{ServerConfig, StoreConfig};
+use ascend_server::{ServerConfig, SqliteSync, StoreConfig};
 
-use super::args::{OrgsCommand, ServeArgs, StoreArgs};
+use super::args::{OrgsCommand, ServeArgs, SqliteSynchronous, StoreArgs};
 use crate::CliError;
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -18,6 +18,10 @@ fn store_config(args: StoreArgs) -> StoreConfig {
     StoreConfig {
         data_dir: args.data_dir,
         database_url: args.database_url.filter(|u| !u.trim().is_empty()),
+        sqlite_synchronous: match args.sqlite_synchronous {
+            SqliteSynchronous::Full => SqliteSync::Full,
+            SqliteSynchronous::Normal => SqliteSync::Normal,
+        },
     }
 }
 

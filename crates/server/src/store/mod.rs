@@ -33,6 +33,32 @@ pub enum Backend {
 pub struct StoreConfig {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    /// When a SQLite commit counts as done (PostgreSQL ignores it).
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// SQLite's `synchronous` setting in WAL mode: what an acknowledged write survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// Every commit waits for the WAL to reach the disk (`fsync`): an acknowledged write
+    /// survives `kill -9`, an operating-system crash and a power cut. Each answer waits
+    /// for the disk, so the disk's `fsync` latency is the submit's latency floor.
+    #[default]
+    Full,
+    /// Commits are written to the WAL without waiting for the disk; the WAL is synced
+    /// before each checkpoint (every 100 ms or so). An acknowledged write survives
+    /// `kill -9` (the operating system holds it); an OS crash or power cut can lose
+    /// the last commits, never the database's consistency or the audit chain's order.
+    Normal,
+}
+
+impl SqliteSync {
+    fn pragma(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,13 +86,12 @@ pub struct Store {
 
 const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = FULL",
     "PRAGMA busy_timeout = 10000",
     "PRAGMA foreign_keys = ON",
 ];
 
-async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    for pragma in SQLITE_PRAGMAS {
+async fn sqlite_pragmas(conn: &mut AnyConnection, sync: SqliteSync) -> Result<(), sqlx::Error> {
+    for pragma in SQLITE_PRAGMAS.iter().chain([&sync.pragma()]) {
         sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
     }
     Ok(())
@@ -102,7 +127,7 @@ const WRITER_PRAGMAS: &[&str] = &[
 
 /// The SQLite writer's own connection to the file sqlx opened, with the same pragmas.
 /// `None` for an in-memory database, which a second connection would not see.
-fn open_native(url: &str) -> Result<Option<rusqlite::Connection>, StoreError> {
+fn open_native(url: &str, sync: SqliteSync) -> Result<Option<rusqlite::Connection>, StoreError> {
     let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
     let path = options.get_filename();
     if url.contains(":memory:") || url.contains("mode=memory") || path.as_os_str().is_empty() {
@@ -110,7 +135,11 @@ fn open_native(url: &str) -> Result<Option<rusqlite::Connection>, StoreError> {
     }
     let conn = rusqlite::Connection::open(path).map_err(StoreError::Native)?;
     conn.set_prepared_statement_cache_capacity(64);
-    for pragma in SQLITE_PRAGMAS.iter().chain(WRITER_PRAGMAS) {
+    for pragma in SQLITE_PRAGMAS
+        .iter()
+        .chain(WRITER_PRAGMAS)
+        .chain([&sync.pragma()])
+    {
         // `journal_mode` answers with a row; the others with none.
         conn.query_row(pragma, [], |_| Ok(()))
             .or_else(|e| match e {
@@ -142,13 +171,14 @@ impl Store {
         let options: AnyConnectOptions = url.parse()?;
         let options = options.disable_statement_logging();
         let sqlite = backend == Backend::Sqlite;
+        let sync = config.sqlite_synchronous;
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(15))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
-                        sqlite_pragmas(conn).await?;
+                        sqlite_pragmas(conn, sync).await?;
                     }
                     Ok(())
                 })
@@ -161,12 +191,12 @@ impl Store {
         }
         let writer = if sqlite {
             let mut conn = AnyConnection::connect_with(&options).await?;
-            sqlite_pragmas(&mut conn).await?;
+            sqlite_pragmas(&mut conn, sync).await?;
             for pragma in WRITER_PRAGMAS {
                 sqlx::raw_sql(*pragma).execute(&mut conn).await?;
             }
             spawn_checkpoints(pool.clone());
-            writer::Writer::sqlite(conn, open_native(&url)?)
+            writer::Writer::sqlite(conn, open_native(&url, sync)?)
         } else {
             writer::Writer::Pool(pool.clone())
         };
