@@ -66,17 +66,22 @@ pub async fn append<T: Tx>(conn: &mut T, org_id: &str, entry: Entry) -> Result<i
         ts: &ts,
     };
     append_rendered(conn, org_id, meta, |seq| {
-        if let Value::Object(map) = &mut body {
-            map.insert("seq".into(), json!(seq));
-            map.insert("kind".into(), json!(meta.kind));
-            map.insert("action_id".into(), json!(meta.action_id));
-            map.insert("agent_id".into(), json!(meta.agent_id));
-            map.insert("decision".into(), json!(meta.decision));
-            map.insert("timestamp".into(), json!(meta.ts));
-        }
-        canonical(&body)
+        canonical_body(&mut body, meta, seq)
     })
     .await
+}
+
+/// The canonical text of `body` with the chain's own fields added: what is hashed.
+pub(crate) fn canonical_body(body: &mut Value, meta: Meta<'_>, seq: i64) -> String {
+    if let Value::Object(map) = body {
+        map.insert("seq".into(), json!(seq));
+        map.insert("kind".into(), json!(meta.kind));
+        map.insert("action_id".into(), json!(meta.action_id));
+        map.insert("agent_id".into(), json!(meta.agent_id));
+        map.insert("decision".into(), json!(meta.decision));
+        map.insert("timestamp".into(), json!(meta.ts));
+    }
+    canonical(body)
 }
 
 /// As [`append`], with the body's canonical text written by `render` once the event's

@@ -670,16 +670,8 @@ mod tests {
 
     /// What `audit::append` makes of the map form: the reference `decision_text` meets.
     fn canonical_of_map(r: &ActionRecord, kind: &'static str, seq: i64) -> String {
-        let entry = decision_entry(r, kind);
-        let mut body = entry.body;
-        let map = body.as_object_mut().unwrap();
-        map.insert("seq".into(), json!(seq));
-        map.insert("kind".into(), json!(entry.kind));
-        map.insert("action_id".into(), json!(entry.action_id));
-        map.insert("agent_id".into(), json!(entry.agent_id));
-        map.insert("decision".into(), json!(entry.decision));
-        map.insert("timestamp".into(), json!(entry.ts));
-        canonical(&body)
+        let mut body = decision_entry(r, kind).body;
+        audit::canonical_body(&mut body, meta(r, kind), seq)
     }
 
     fn meta<'a>(r: &'a ActionRecord, kind: &'static str) -> audit::Meta<'a> {
