@@ -140,9 +140,9 @@ fn main() {
         Err(_) => tempfile::tempdir().unwrap(),
     };
     println!(
-        "data dir: {}, SQLite synchronous = {:?}",
+        "data dir: {}, SQLite synchronous = {}",
         dir.path().display(),
-        synchronous()
+        synchronous().name()
     );
     let addr = start_server(dir.path());
     let rt = tokio::runtime::Builder::new_multi_thread()

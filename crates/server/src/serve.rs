@@ -136,7 +136,7 @@ pub async fn serve(
     let backend = match store.backend {
         crate::store::Backend::Sqlite => format!(
             "sqlite, synchronous = {}",
-            format!("{:?}", config.store.sqlite_synchronous).to_lowercase()
+            config.store.sqlite_synchronous.name()
         ),
         crate::store::Backend::Postgres => "postgres".to_string(),
     };

@@ -1,6 +1,8 @@
 //! What happens to a pending action: a person approves or rejects it, or it expires.
 //! Each decision is recorded once (409 after), audited, and wakes waiters everywhere.
 
+use std::collections::HashMap;
+
 use sqlx::AnyConnection;
 
 use super::submit::append_decision;
@@ -8,7 +10,7 @@ use super::{APPROVED, ActionRecord, DENIED, PENDING, load_in};
 use crate::args;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::store::{Backend, Event, Store, Tally, Tx};
+use crate::store::{Backend, Event, Store, Tx};
 use crate::util::now;
 
 /// Keeps the agent registry: first contact, last seen, counts by decision. `moved_from`
@@ -23,22 +25,12 @@ pub(crate) async fn count_agent<T: Tx>(
     if seen == 1
         && let Some(tally) = conn.agent_tally()
     {
-        // Looked up by `&str`: no key is allocated once the agent is in the batch.
-        if !tally.contains_key(r.org_id) {
-            tally.insert(r.org_id.to_string(), Default::default());
-        }
-        if let Some(agents) = tally.get_mut(r.org_id) {
-            if !agents.contains_key(r.agent_id) {
-                agents.insert(r.agent_id.to_string(), Tally::default());
-            }
-            if let Some(entry) = agents.get_mut(r.agent_id) {
-                entry.name.clear();
-                entry.name.push_str(r.agent_name);
-                entry.approved += inc(APPROVED);
-                entry.denied += inc(DENIED);
-                entry.pending += inc(PENDING);
-            }
-        }
+        let entry = slot(slot(tally, r.org_id), r.agent_id);
+        entry.name.clear();
+        entry.name.push_str(r.agent_name);
+        entry.approved += inc(APPROVED);
+        entry.denied += inc(DENIED);
+        entry.pending += inc(PENDING);
         return Ok(());
     }
     let ts = now();
@@ -64,6 +56,15 @@ pub(crate) async fn count_agent<T: Tx>(
     )
     .await?;
     Ok(())
+}
+
+/// `map[key]`, inserted empty first if absent. Looked up by `&str`, so a key is allocated
+/// only the first time (once per agent and batch, not per submit).
+fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("the key was inserted above")
 }
 
 /// A batch's counters of one agent ([`Tx::agent_tally`]), written at its commit: the

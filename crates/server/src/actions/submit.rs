@@ -466,14 +466,19 @@ pub(crate) async fn append_decision<T: Tx>(
     r: &ActionRecord,
     kind: &'static str,
 ) -> Result<i64, ApiError> {
-    let meta = audit::Meta {
+    let meta = decision_meta(r, kind);
+    audit::append_rendered(conn, &r.org_id, meta, |seq| decision_text(r, meta, seq)).await
+}
+
+/// The row fields of `r`'s decision event.
+fn decision_meta<'a>(r: &'a ActionRecord, kind: &'static str) -> audit::Meta<'a> {
+    audit::Meta {
         action_id: &r.id,
         kind,
         agent_id: &r.agent_id,
         decision: &r.status,
         ts: r.decided_at.as_deref().unwrap_or(&r.created_at),
-    };
-    audit::append_rendered(conn, &r.org_id, meta, |seq| decision_text(r, meta, seq)).await
+    }
 }
 
 /// A decision event's body in canonical form, written field by field in sorted key order
@@ -671,17 +676,7 @@ mod tests {
     /// What `audit::append` makes of the map form: the reference `decision_text` meets.
     fn canonical_of_map(r: &ActionRecord, kind: &'static str, seq: i64) -> String {
         let mut body = decision_entry(r, kind).body;
-        audit::canonical_body(&mut body, meta(r, kind), seq)
-    }
-
-    fn meta<'a>(r: &'a ActionRecord, kind: &'static str) -> audit::Meta<'a> {
-        audit::Meta {
-            action_id: &r.id,
-            kind,
-            agent_id: &r.agent_id,
-            decision: &r.status,
-            ts: r.decided_at.as_deref().unwrap_or(&r.created_at),
-        }
+        audit::canonical_body(&mut body, decision_meta(r, kind), seq)
     }
 
     proptest::proptest! {
@@ -718,7 +713,7 @@ mod tests {
             };
             for kind in ["decision", "review"] {
                 proptest::prop_assert_eq!(
-                    decision_text(&r, meta(&r, kind), seq),
+                    decision_text(&r, decision_meta(&r, kind), seq),
                     canonical_of_map(&r, kind, seq)
                 );
             }

@@ -17,7 +17,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
 pub use bootstrap::{BootstrapKey, bootstrap, create_org, insert_key};
 pub use hub::{Event, Hub};
-pub use tx::{Arg, Row, Tally, Tx};
+pub use tx::{Arg, Row, Tx};
 pub use writer::WriteJob;
 
 use crate::error::ApiError;
@@ -53,6 +53,14 @@ pub enum SqliteSync {
 }
 
 impl SqliteSync {
+    /// As `--sqlite-synchronous` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "full",
+            SqliteSync::Normal => "normal",
+        }
+    }
+
     fn pragma(self) -> &'static str {
         match self {
             SqliteSync::Full => "PRAGMA synchronous = FULL",
