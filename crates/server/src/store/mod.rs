@@ -129,9 +129,9 @@ fn spawn_checkpoints(pool: AnyPool) {
 /// itself once the WAL holds 1,000 pages (~4 MiB), after which its next transaction
 /// rewrites the WAL from the start; a WAL left larger than 8 MiB is cut back then.
 ///
-/// The writer keeps a page cache of 128 pages, not SQLite's default ~500: its writes touch
-/// only the right edges of a few b-trees, and a commit after a b-tree split walks the
-/// whole cache. (Splitting renumbers pages through a temporary number past the end of the
+/// The writer keeps a page cache of 128 pages, not SQLite's default ~500: submits, most of
+/// its writes, touch only the right edges of a few b-trees (the rest are point updates),
+/// and a commit after a b-tree split walks the whole cache. (Splitting renumbers pages through a temporary number past the end of the
 /// file, which leaves the cache's highest page number there; the commit then drops pages
 /// past the end by scanning every slot of the cache's hash table. That scan was 1% of the
 /// load benchmark's CPU; with the smaller cache, submits/s rose by a median 3.8% over
