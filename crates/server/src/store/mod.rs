@@ -131,11 +131,12 @@ fn spawn_checkpoints(pool: AnyPool) {
 ///
 /// The writer keeps a page cache of 128 pages, not SQLite's default ~500: submits, most of
 /// its writes, touch only the right edges of a few b-trees (the rest are point updates),
-/// and a commit after a b-tree split walks the whole cache. (Splitting renumbers pages through a temporary number past the end of the
-/// file, which leaves the cache's highest page number there; the commit then drops pages
-/// past the end by scanning every slot of the cache's hash table. That scan was 1% of the
-/// load benchmark's CPU; with the smaller cache, submits/s rose by a median 3.8% over
-/// eight alternating pairs on disk, 7 of 8 faster.)
+/// and a commit after a b-tree split walks the whole cache. (Splitting renumbers pages
+/// through a temporary number past the end of the file, which leaves the cache's highest
+/// page number there; the commit then drops pages past the end by scanning every slot of
+/// the cache's hash table. That scan was 1% of the load benchmark's CPU; with the smaller
+/// cache, submits/s rose by a median 3.8% over eight alternating pairs on disk, 7 of 8
+/// faster.)
 const WRITER_PRAGMAS: &[&str] = &[
     "PRAGMA wal_autocheckpoint = 1000",
     "PRAGMA journal_size_limit = 8388608",
