@@ -341,6 +341,30 @@ pub async fn submit(
     who: &Principal,
     req: SubmitRequest,
 ) -> Result<ActionRecord, ApiError> {
+    let (new, level) = decide_submit(state, who, req).await?;
+    let record = state.store.write_job(new).await?;
+    count_decision(&record, level);
+    // Only a submit that raised an event can have queued a delivery: an auto-approved LOW
+    // call must not send the dispatcher to the (single SQLite) writer for nothing.
+    if !crate::webhooks::submit_events(&record).is_empty() {
+        crate::webhooks::wake();
+    }
+    if record.status == PENDING {
+        state.new_pending.notify_one();
+        state.store.publish(pending_event(&record));
+    }
+    Ok(record)
+}
+
+/// The record a submit stores and its risk level. A function of its own so that the
+/// request, the decision and the organisation's context are dropped before the submit
+/// waits for its commit, instead of being held across it (an async function keeps every
+/// local in scope alive across its awaits).
+async fn decide_submit(
+    state: &AppState,
+    who: &Principal,
+    req: SubmitRequest,
+) -> Result<(NewAction, RiskLevel), ApiError> {
     let call = parse(&req)?;
     let (org, blocked) = state
         .policies
@@ -367,18 +391,7 @@ pub async fn submit(
         verdict: decision.verdict,
         requested_id: req.client_action_id.filter(|id| is_action_id(id)),
     };
-    let record = state.store.write_job(new).await?;
-    count_decision(&record, decision.risk_level);
-    // Only a submit that raised an event can have queued a delivery: an auto-approved LOW
-    // call must not send the dispatcher to the (single SQLite) writer for nothing.
-    if !crate::webhooks::submit_events(&record).is_empty() {
-        crate::webhooks::wake();
-    }
-    if record.status == PENDING {
-        state.new_pending.notify_one();
-        state.store.publish(pending_event(&record));
-    }
-    Ok(record)
+    Ok((new, decision.risk_level))
 }
 
 fn count_decision(record: &ActionRecord, level: RiskLevel) {
