@@ -1,8 +1,9 @@
 //! Hostile input against the real binary (docs/reliability.md §4): bodies just over
 //! 1 MiB (declared, and chunked without a length), JSON nested 10 000 deep, invalid UTF-8,
 //! parameter maps of 100 000 entries, huge header values, wrong content types. Each is
-//! sent as raw HTTP/1.1 on a connection of its own (see `exchange`) and must be a 4xx with `{"detail","error_code","timestamp"}` that stores nothing; after each,
-//! `/healthz` and a normal submit still work, and the server's peak RSS (VmHWM from
+//! sent as raw HTTP/1.1 on a connection of its own (see `exchange`) and must be a 4xx
+//! with `{"detail","error_code","timestamp"}` that stores nothing; after each, `/healthz`
+//! and a normal submit still work, and the server's peak RSS (VmHWM from
 //! /proc/<pid>/status) stays under a bound. Runs on SQLite and on PostgreSQL.
 
 #[macro_use]
