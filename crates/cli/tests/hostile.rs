@@ -365,10 +365,9 @@ fn exchange(addr: &str, request: Vec<u8>) -> (u16, String) {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| {
-            panic!(
-                "no status line in the answer: {:?}",
-                &head[..head.len().min(200)]
-            )
+            // By characters: a byte cut could split one and panic in the message itself.
+            let start: String = head.chars().take(200).collect();
+            panic!("no status line in the answer: {start:?}")
         });
     (status, body.to_string())
 }
