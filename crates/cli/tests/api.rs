@@ -41,6 +41,15 @@ async fn health_metrics_openapi(b: Backend) {
     s.submit(&s.admin, low("m1")).await;
     let text = s.metrics_text().await;
     assert!(text.contains("ascend_decisions_total"), "{text}");
+    // Histogram samples are folded by a thread of their own, not kept until a scrape.
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", s.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .collect();
+    assert!(
+        threads.iter().any(|name| name.trim() == "ascend-metrics"),
+        "no metrics upkeep thread among {threads:?}"
+    );
     let (st, api) = s.get("/openapi.json", "").await;
     assert_eq!(st, StatusCode::OK);
     for path in [

@@ -73,9 +73,32 @@ fn announce(config: &ServerConfig, key: Option<BootstrapKey>) -> Result<(), Serv
     Ok(())
 }
 
+/// How often histogram samples are folded into their summaries (the exporter's default).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// The process's Prometheus recorder, or `None` where one is already installed (several
+/// servers in one test process share the first).
 fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
-    let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
-    builder.install_recorder().ok()
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok()?;
+    // `install_recorder` leaves upkeep to its caller: without it the recorder keeps every
+    // histogram sample until `/metrics` is next scraped, ~18 bytes per request for as long
+    // as nobody scrapes. A thread of its own, so folding a few seconds of samples never
+    // holds up a request worker.
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ascend-metrics".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(METRICS_UPKEEP);
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+    }
+    Some(handle)
 }
 
 /// How long until the next pending action expires (at most a minute: other replicas may
