@@ -83,8 +83,8 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .install_recorder()
         .ok()?;
     // `install_recorder` leaves upkeep to its caller: without it the recorder keeps every
-    // histogram sample until `/metrics` is next scraped, ~18 bytes per request for as long
-    // as nobody scrapes. A thread of its own, so folding a few seconds of samples never
+    // histogram sample until `/metrics` is next scraped, about 20 bytes per request for as
+    // long as nobody scrapes. A thread of its own, so folding a few seconds of samples never
     // holds up a request worker.
     let upkeep = handle.clone();
     let spawned = std::thread::Builder::new()
