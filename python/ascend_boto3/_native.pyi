@@ -1,6 +1,7 @@
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 __version__: str
+OPTIMIZED: bool  # False for the unoptimised build scripts/test installs
 
 class Ruling:
     action_id: str

@@ -8,7 +8,9 @@
 - kill switch: block via the API -> the running client sees it
 
 Needs the `ascend` binary ($ASCEND_BIN, default target/debug/ascend); starts it on a free
-loopback port with a temp data dir. Usage: python python/benches/bench_overhead.py [--quick]
+loopback port with a temp data dir. Needs the optimised build of the package (`pip install
+./python`; scripts/test installs an unoptimised one, which this refuses).
+Usage: python python/benches/bench_overhead.py [--quick]
 """
 
 import json
@@ -29,7 +31,7 @@ import botocore.client
 from botocore.awsrequest import AWSResponse
 
 import ascend_boto3
-from ascend_boto3 import _governance
+from ascend_boto3 import _governance, _native
 
 REPO = Path(__file__).resolve().parents[2]
 ASCEND_BIN = os.environ.get("ASCEND_BIN") or str(REPO / "target" / "debug" / "ascend")
@@ -122,6 +124,11 @@ def set_hook(on: bool) -> None:
 
 
 def main() -> None:
+    if not _native.OPTIMIZED:
+        sys.exit(
+            "bench_overhead: ascend_boto3's Rust core is an unoptimised build (the one "
+            "scripts/test installs); install the optimised one first: pip install ./python"
+        )
     tmp = Path(tempfile.mkdtemp(prefix="ascend-bench-"))
     os.environ.setdefault("ASCEND_QUEUE_DIR", str(tmp / "queue"))
     for k, v in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):

@@ -22,10 +22,13 @@ if [ -z "${ASCEND_BIN:-}" ]; then
     fi
 fi
 
-# Build and install the package the way a user does (PEP 517, maturin backend), reusing
-# the workspace's target dir so the Rust core is not compiled twice.
+# Build and install the package the way a user does (PEP 517, maturin backend), but
+# unoptimised: with the workspace's target dir and dev profile the Rust core and its
+# dependencies are the debug build's, already compiled (a cold optimised build took 236 s
+# of the 2-core CI machine). python/benches/ wants the optimised one: `pip install ./python`.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
-.venv/bin/python -m pip install -q --force-reinstall --no-deps ./python
+MATURIN_PEP517_ARGS="--profile dev" \
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps ./python
 
 set +e
 .venv/bin/python -m pytest python/tests -q "$@"

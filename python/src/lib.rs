@@ -418,5 +418,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonical_name, m)?)?;
     m.add_function(wrap_pyfunction!(new_action_id, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The test suite installs an unoptimised build (it reuses the workspace's debug
+    // artifacts); the benchmarks check this before measuring anything.
+    m.add("OPTIMIZED", !cfg!(debug_assertions))?;
     Ok(())
 }

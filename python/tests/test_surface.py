@@ -2,6 +2,9 @@
 
 import inspect
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +138,16 @@ def test_default_base_url():
 def test_invalid_fail_mode():
     with pytest.raises(ValueError):
         enable_governance(api_key="owkai_agent_x", base_url="http://127.0.0.1:9", fail_mode="maybe")
+
+
+def test_the_overhead_bench_refuses_an_unoptimised_build():
+    from ascend_boto3 import _native
+
+    if _native.OPTIMIZED:
+        pytest.skip("this install is the optimised build; the refusal needs the test build")
+    bench = Path(__file__).resolve().parents[1] / "benches" / "bench_overhead.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), "--quick"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "pip install ./python" in done.stderr, done.stderr

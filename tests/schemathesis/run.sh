@@ -4,7 +4,7 @@
 # runs `schemathesis run http://127.0.0.1:PORT/openapi.json` with that key and the checks
 # not_a_server_error, status_code_conformance, content_type_conformance and
 # response_schema_conformance. Bounded: SCHEMATHESIS_MAX_EXAMPLES cases per operation
-# (default 60) and SCHEMATHESIS_MAX_TIME seconds in all (default 240), fixed seed.
+# (default 30) and SCHEMATHESIS_MAX_TIME seconds in all (default 150), fixed seed.
 #
 # Needs a built binary: target/debug/ascend (cargo build -p ascend) or $ASCEND_BIN.
 # Ends with "schemathesis: N passed, N failed" (operations).
@@ -60,8 +60,8 @@ cd "$work"
   --header "X-API-Key: $key" \
   --exclude-name "POST /api/v1/webhooks" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-60}" \
-  --max-time "${SCHEMATHESIS_MAX_TIME:-240}" \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" \
+  --max-time "${SCHEMATHESIS_MAX_TIME:-150}" \
   --request-timeout 10 \
   --seed "${SCHEMATHESIS_SEED:-7}" \
   --workers 2 \
