@@ -10,7 +10,7 @@
 //! 1 approve-or-reject of a pending one, 1 audit upload of 10 events, 1 action list page.
 //!
 //! Ignored by a plain test run; run on purpose:
-//! - CI (`scripts/test`): `ASCEND_SOAK_SECS=60 ASCEND_SOAK_RATE=50 cargo nextest run -p ascend --test soak --run-ignored only`
+//! - CI (`scripts/test`): `ASCEND_SOAK_SECS=60 ASCEND_SOAK_RATE=50 cargo nextest run --workspace -E 'binary(soak)' --run-ignored only`
 //! - the figures of `docs/reliability.md`: `cargo test --release -p ascend --test soak -- --ignored --nocapture`
 //!   (`ASCEND_SOAK_SECS`, default 600; `ASCEND_SOAK_RATE` requests/s, default 200;
 //!   `ASCEND_SOAK_BACKEND=postgres` for PostgreSQL).
