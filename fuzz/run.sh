@@ -20,6 +20,13 @@ if [[ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $version" ]]; then
   cargo install cargo-fuzz --locked --version "$version" || exit 1
 fi
 export RUSTC_BOOTSTRAP=1
+# cargo-fuzz has no --locked: refuse a stale fuzz/Cargo.lock here instead of letting the
+# build rewrite it.
+if ! cargo metadata --locked --format-version 1 >/dev/null; then
+  echo "fuzz: fuzz/Cargo.lock is out of date (cd fuzz && cargo update -w, then commit it)"
+  echo "fuzz: 0 passed, ${#targets[@]} failed"
+  exit 1
+fi
 # Instrumented builds cannot share the normal build's artifacts: their own directory.
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$here/target}/fuzz}"
 if ! cargo fuzz build -s none --dev; then
