@@ -54,6 +54,19 @@ pub struct ActionRecord {
     pub result: Option<String>,
 }
 
+/// Text in ASCII upper case, written as it is formatted instead of copied first (every
+/// submit's answer carries its risk level so).
+struct AsciiUpper<'a>(&'a str);
+
+impl std::fmt::Display for AsciiUpper<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        self.0
+            .chars()
+            .try_for_each(|c| f.write_char(c.to_ascii_uppercase()))
+    }
+}
+
 fn json_text(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
@@ -86,17 +99,17 @@ pub struct DecisionView<'a> {
 
 impl ActionRecord {
     fn summary(&self) -> String {
-        let head = format!(
-            "{} ({} {})",
+        let (verdict, detail) = match self.status.as_str() {
+            PENDING => ("awaits approval", &self.id),
+            APPROVED => ("approved", &self.reason),
+            _ => ("denied", &self.reason),
+        };
+        format!(
+            "{} ({} {}) {verdict}: {detail}",
             self.operation,
-            self.risk_level.to_ascii_uppercase(),
+            AsciiUpper(&self.risk_level),
             self.risk_score
-        );
-        match self.status.as_str() {
-            PENDING => format!("{head} awaits approval: {}", self.id),
-            APPROVED => format!("{head} approved: {}", self.reason),
-            _ => format!("{head} denied: {}", self.reason),
-        }
+        )
     }
 
     fn message(&self) -> &'static str {
@@ -195,5 +208,35 @@ pub async fn load_visible(
     match record {
         Some(r) if who.role != Role::Agent || r.key_id == who.key_id => Ok(r),
         _ => Err(ApiError::not_found("action")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_name_the_call_its_risk_and_the_outcome() {
+        let record = |status: &str| ActionRecord {
+            id: "act_1".into(),
+            operation: "s3.delete_bucket".into(),
+            risk_level: "high".into(),
+            risk_score: 75,
+            status: status.into(),
+            reason: "HIGH risk (75) requires approval".into(),
+            ..ActionRecord::default()
+        };
+        assert_eq!(
+            record(PENDING).summary(),
+            "s3.delete_bucket (HIGH 75) awaits approval: act_1"
+        );
+        assert_eq!(
+            record(APPROVED).summary(),
+            "s3.delete_bucket (HIGH 75) approved: HIGH risk (75) requires approval"
+        );
+        assert_eq!(
+            record(DENIED).summary(),
+            "s3.delete_bucket (HIGH 75) denied: HIGH risk (75) requires approval"
+        );
     }
 }

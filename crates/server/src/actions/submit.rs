@@ -304,8 +304,8 @@ fn record(
         risk_level: d.risk_level.as_str().to_string(),
         status: status.to_string(),
         reason: d.reason.clone(),
-        reasons: json!(d.reasons).to_string(),
-        policy_ids: json!(d.policy_ids).to_string(),
+        reasons: json_list(&d.reasons),
+        policy_ids: json_list(&d.policy_ids),
         alert_id: (d.risk_score >= ALERT_SCORE).then(|| new_id("alr")),
         created_at: now.clone(),
         expires_at: pending.then(|| in_secs(ttl)),
@@ -322,6 +322,12 @@ fn record(
         granted_from: None,
         result: None,
     }
+}
+
+/// A list of strings as JSON text, written straight from the strings (`json!` would copy
+/// each into a `Value` first).
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).expect("a list of strings serialises")
 }
 
 /// What the dashboard's live queue listens for.
