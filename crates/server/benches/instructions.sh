@@ -5,8 +5,8 @@
 #
 # Why: the load benchmark's requests/s move by ±20% with whatever else the machine runs,
 # so a change worth 5% needs dozens of alternating runs to show. Instruction counts hardly
-# depend on the machine's load (healthz's within 1% between runs; a submit's within 4%, as
-# the writer's share depends on how many submits share a commit), so two builds can be
+# depend on the machine's load (healthz's within 3% between runs, a submit's within 4%: the
+# writer's share depends on how many submits share a commit), so two builds can be
 # compared in a few runs each. They leave out the kernel (about a quarter of the CPU time
 # on loopback) and cache misses, and under valgrind SHA-256 runs in software (natively the
 # CPU's SHA extensions do it): read the figures as the user-space work per request, not as
@@ -63,17 +63,26 @@ print(round(rate * secs), kinds["loadgen"], kinds["server"], kinds["writer"])
 PY
 }
 
-echo "instructions per request (callgrind, user space, 64 clients; SHA-256 in software):"
-declare -A totals
+# "<endpoint> <secs> <requests> <load generator> <request threads> <writer>" per run.
 for endpoint in healthz submit; do
-    read -r n1 l1 s1 w1 < <(run "$endpoint" 3)
-    read -r n2 l2 s2 w2 < <(run "$endpoint" 9)
-    line=$(python3 -c "
-n = $n2 - $n1
-k = lambda a, b: (b - a) / n / 1000
-l, s, w = k($l1, $l2), k($s1, $s2), k($w1, $w2)
-print(f'{l + s + w:.1f} load generator {l:6.1f}k  request threads {s:6.1f}k  writer {w:6.1f}k  total {l + s + w:6.1f}k  ({n} requests)')")
-    totals[$endpoint]=${line%% *}
-    printf '  %-8s %s\n' "$endpoint" "${line#* }"
-done
-python3 -c "print(f'  ratio healthz / submit {${totals[healthz]} / ${totals[submit]}:.2f}  (instructions; the throughput target is 0.5)')"
+    for secs in 3 9; do
+        echo "$endpoint $secs $(run "$endpoint" "$secs")"
+    done
+done >"$work/runs"
+python3 - "$work/runs" <<'PY'
+import sys
+runs = {}
+for line in open(sys.argv[1]):
+    endpoint, secs, *counts = line.split()
+    runs.setdefault(endpoint, []).append([int(c) for c in counts])
+print("instructions per request (callgrind, user space, 64 clients; SHA-256 in software):")
+totals = {}
+for endpoint, (short, long) in runs.items():
+    n = long[0] - short[0]
+    loadgen, server, writer = ((b - a) / n / 1000 for a, b in zip(short[1:], long[1:]))
+    totals[endpoint] = loadgen + server + writer
+    print(f"  {endpoint:<8} load generator {loadgen:6.1f}k  request threads {server:6.1f}k  "
+          f"writer {writer:6.1f}k  total {totals[endpoint]:6.1f}k  ({n} requests)")
+print(f"  ratio healthz / submit {totals['healthz'] / totals['submit']:.2f}"
+      "  (instructions; the throughput target is 0.5)")
+PY
