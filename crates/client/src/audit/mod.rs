@@ -5,19 +5,19 @@
 //! sent twice (a crash between upload and truncate) costs duplicates the server skips,
 //! never a lost event.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+mod spool;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use ascend_core::OperationName;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Notify, oneshot};
 
 use crate::platform::{Platform, PlatformError};
+use spool::{Item, Spool, owner_tag};
 
 /// How an executed (or refused) call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,69 +281,6 @@ impl Inbox {
     }
 }
 
-/// What waits to be uploaded, in memory or on disk (one JSON object per line:
-/// `{"kind":"event","event":{…}}` or `{"kind":"result","action_id":…,"body":{…}}`).
-#[derive(Debug, Clone, PartialEq)]
-enum Item {
-    /// The event's JSON text (see [`AuditEvent::write_json`]), serialized once.
-    Event {
-        event: String,
-    },
-    Result {
-        action_id: String,
-        body: Value,
-    },
-}
-
-/// [`Item`] as read back from a queue file.
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum StoredItem {
-    Event { event: Value },
-    Result { action_id: String, body: Value },
-}
-
-impl Item {
-    fn event(event: &AuditEvent) -> Option<Self> {
-        let mut out = Vec::with_capacity(512);
-        event.write_json(&mut out);
-        // serde_json writes UTF-8.
-        String::from_utf8(out)
-            .ok()
-            .filter(|text| !text.is_empty())
-            .map(|event| Self::Event { event })
-    }
-
-    /// One line of a queue file, newline included.
-    fn write_line(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        match self {
-            Self::Event { event } => {
-                out.extend_from_slice(b"{\"kind\":\"event\",\"event\":");
-                out.extend_from_slice(event.as_bytes());
-                out.push(b'}');
-            }
-            Self::Result { action_id, body } => {
-                serde_json::to_writer(
-                    &mut *out,
-                    &json!({"kind": "result", "action_id": action_id, "body": body}),
-                )
-                .map_err(std::io::Error::other)?;
-            }
-        }
-        out.push(b'\n');
-        Ok(())
-    }
-
-    fn parse_line(line: &str) -> Option<Self> {
-        Some(match serde_json::from_str::<StoredItem>(line).ok()? {
-            StoredItem::Event { event } => Self::Event {
-                event: event.to_string(),
-            },
-            StoredItem::Result { action_id, body } => Self::Result { action_id, body },
-        })
-    }
-}
-
 /// Counters a caller (and the tests) can read.
 #[derive(Debug, Default)]
 pub(crate) struct AuditCounters {
@@ -360,140 +297,6 @@ const BATCH: usize = 500;
 const BATCH_BYTES: usize = 512 * 1024;
 const BASE_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-/// A short, stable tag of the platform and key, so a process only adopts queue files
-/// written for the same organisation.
-fn owner_tag(base_url: &str, api_key: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in base_url.bytes().chain([0u8]).chain(api_key.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
-}
-
-/// The on-disk part of the queue: our own locked file plus files of dead processes.
-#[derive(Debug)]
-struct Spool {
-    dir: PathBuf,
-    tag: String,
-    own_path: PathBuf,
-    own: Option<File>,
-    own_lines: u64,
-    own_bytes: u64,
-    /// The most `own` may hold ([`crate::Config::disk_queue_limit`]).
-    limit: u64,
-    adopted: Vec<(PathBuf, File)>,
-}
-
-impl Spool {
-    fn new(dir: PathBuf, tag: String, limit: u64) -> Self {
-        let own_path = dir.join(format!(
-            "{tag}-{}-{}.jsonl",
-            std::process::id(),
-            ulid::Ulid::new()
-        ));
-        let mut spool = Self {
-            dir,
-            tag,
-            own_path,
-            own: None,
-            own_lines: 0,
-            own_bytes: 0,
-            limit,
-            adopted: Vec::new(),
-        };
-        spool.adopt_orphans();
-        spool
-    }
-
-    /// Files of this owner tag that no live process holds locked.
-    fn adopt_orphans(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with(&format!("{}-", self.tag))
-                || !name.ends_with(".jsonl")
-                || path == self.own_path
-            {
-                continue;
-            }
-            let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
-                continue;
-            };
-            if file.try_lock().is_ok() {
-                self.adopted.push((path, file));
-            }
-        }
-    }
-
-    fn lines_of(path: &Path) -> u64 {
-        File::open(path)
-            .map(|f| BufReader::new(f).lines().count() as u64)
-            .unwrap_or(0)
-    }
-
-    fn pending_lines(&self) -> u64 {
-        self.own_lines
-            + self
-                .adopted
-                .iter()
-                .map(|(p, _)| Self::lines_of(p))
-                .sum::<u64>()
-    }
-
-    /// Appends the items that fit under the size limit, oldest first; how many did.
-    fn append(&mut self, items: &[Item]) -> std::io::Result<usize> {
-        if items.is_empty() {
-            return Ok(0);
-        }
-        if self.own.is_none() {
-            std::fs::create_dir_all(&self.dir)?;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .read(true)
-                .open(&self.own_path)?;
-            file.try_lock().map_err(std::io::Error::other)?;
-            self.own = Some(file);
-        }
-        let file = self.own.as_mut().expect("opened above");
-        let room = self.limit.saturating_sub(self.own_bytes);
-        let mut buffer = Vec::with_capacity(items.len() * 512);
-        let mut fitting = 0;
-        for item in items {
-            let before = buffer.len();
-            item.write_line(&mut buffer)?;
-            if buffer.len() as u64 > room {
-                buffer.truncate(before);
-                break;
-            }
-            fitting += 1;
-        }
-        if fitting == 0 {
-            return Ok(0);
-        }
-        file.write_all(&buffer)?;
-        file.sync_data()?;
-        self.own_lines += fitting as u64;
-        self.own_bytes += buffer.len() as u64;
-        Ok(fitting)
-    }
-
-    fn read(path: &Path) -> Vec<Item> {
-        let Ok(file) = File::open(path) else {
-            return Vec::new();
-        };
-        BufReader::new(file)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|line| Item::parse_line(&line))
-            .collect()
-    }
-}
 
 pub(crate) struct Uploader {
     platform: Arc<Platform>,
@@ -587,8 +390,8 @@ impl Uploader {
                             "ascend: the audit queue file {} is full ({} bytes, \
                              disk_queue_limit); audit events are dropped (counted in \
                              events_dropped) until the platform takes the queue",
-                            self.spool.own_path.display(),
-                            self.spool.own_bytes
+                            self.spool.own_path().display(),
+                            self.spool.own_bytes()
                         );
                     }
                     self.dropped_while_full += dropped;
@@ -597,7 +400,7 @@ impl Uploader {
             Err(error) => {
                 log::warn!(
                     "ascend: cannot write the audit queue under {}: {error}; keeping events in memory",
-                    self.spool.dir.display()
+                    self.spool.dir().display()
                 );
                 self.pending = items;
             }
@@ -608,15 +411,9 @@ impl Uploader {
         self.counters
             .in_memory
             .store(self.pending.len() as u64, Ordering::Relaxed);
-        self.counters.on_disk.store(
-            self.spool.own_lines
-                + if self.spool.adopted.is_empty() {
-                    0
-                } else {
-                    self.spool.pending_lines() - self.spool.own_lines
-                },
-            Ordering::Relaxed,
-        );
+        self.counters
+            .on_disk
+            .store(self.spool.pending_lines(), Ordering::Relaxed);
     }
 
     /// Sends `items`; `Err` with the ones not sent when the platform is away.
@@ -683,33 +480,24 @@ impl Uploader {
     /// Disk first (oldest), then memory. `true` when nothing is left anywhere.
     async fn attempt(&mut self) -> bool {
         // Adopted files of dead processes.
-        while let Some((path, _)) = self.spool.adopted.first() {
-            let items = Spool::read(path);
+        while let Some(items) = self.spool.oldest_adopted() {
             if let Err((error, _)) = self.send(items).await {
                 log::debug!("ascend: audit upload deferred: {error}");
                 return false;
             }
-            let (path, file) = self.spool.adopted.remove(0);
-            drop(file);
-            let _ = std::fs::remove_file(path);
+            self.spool.remove_oldest_adopted();
         }
-        if self.spool.own_lines > 0 {
-            let items = Spool::read(&self.spool.own_path);
+        if let Some(items) = self.spool.own_items() {
             if let Err((error, _)) = self.send(items).await {
                 log::debug!("ascend: audit upload deferred: {error}");
                 return false;
             }
-            if let Some(file) = &self.spool.own {
-                let _ = file.set_len(0);
-                let _ = file.sync_data();
-            }
-            self.spool.own_lines = 0;
-            self.spool.own_bytes = 0;
+            self.spool.clear_own();
             if self.dropped_while_full > 0 {
                 log::warn!(
                     "ascend: the platform took the audit queue file {}; {} audit events \
                      were dropped while it was full",
-                    self.spool.own_path.display(),
+                    self.spool.own_path().display(),
                     self.dropped_while_full
                 );
                 self.dropped_while_full = 0;
@@ -739,7 +527,7 @@ impl Uploader {
     }
 
     fn is_empty(&self) -> bool {
-        self.pending.is_empty() && self.spool.own_lines == 0 && self.spool.adopted.is_empty()
+        self.pending.is_empty() && self.spool.is_empty()
     }
 
     pub(crate) async fn run(mut self) {
@@ -801,17 +589,6 @@ impl Uploader {
     }
 }
 
-impl Spool {
-    fn close_if_empty(&mut self) {
-        if self.own_lines == 0
-            && let Some(file) = self.own.take()
-        {
-            drop(file);
-            let _ = std::fs::remove_file(&self.own_path);
-        }
-    }
-}
-
 fn permanent(error: &PlatformError) -> bool {
     matches!(
         error,
@@ -829,67 +606,7 @@ fn is_conflict(error: &PlatformError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spool_keeps_what_fits_under_its_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let item = |i: usize| Item::Event {
-            event: format!(r#"{{"action_id":"act_{i:04}"}}"#),
-        };
-        let mut line = Vec::new();
-        item(0).write_line(&mut line).unwrap();
-        // Room for three lines and a half.
-        let limit = (line.len() * 7 / 2) as u64;
-        let mut spool = Spool::new(dir.path().to_path_buf(), owner_tag("http://x", "k"), limit);
-        assert_eq!(spool.append(&[item(1), item(2)]).unwrap(), 2);
-        assert_eq!(spool.append(&[item(3), item(4), item(5)]).unwrap(), 1);
-        assert_eq!(spool.append(&[item(6)]).unwrap(), 0);
-        let size = std::fs::metadata(&spool.own_path).unwrap().len();
-        assert!(size <= limit, "{size} > {limit}");
-        // The oldest are kept, in order, whole.
-        assert_eq!(
-            Spool::read(&spool.own_path),
-            vec![item(1), item(2), item(3)]
-        );
-        assert_eq!((spool.own_lines, spool.own_bytes), (3, size));
-    }
-
-    #[test]
-    fn spool_appends_reads_and_adopts_orphans() {
-        let dir = tempfile::tempdir().unwrap();
-        let tag = owner_tag("http://x", "k");
-        let item = Item::Event {
-            event: r#"{"action_id":"act_1"}"#.to_string(),
-        };
-        let result = Item::Result {
-            action_id: "act_2".into(),
-            body: json!({"status": "succeeded"}),
-        };
-        {
-            let mut spool = Spool::new(dir.path().to_path_buf(), tag.clone(), u64::MAX);
-            spool.append(&[item.clone(), result.clone()]).unwrap();
-            assert_eq!(spool.own_lines, 2);
-            assert_eq!(Spool::read(&spool.own_path), vec![item.clone(), result]);
-            let text = std::fs::read_to_string(&spool.own_path).unwrap();
-            assert!(
-                text.starts_with("{\"kind\":\"event\",\"event\":{\"action_id\":\"act_1\"}}\n"),
-                "{text}"
-            );
-            // While it is held, another spool does not adopt it.
-            let other = Spool::new(dir.path().to_path_buf(), tag.clone(), u64::MAX);
-            assert!(other.adopted.is_empty());
-        }
-        // Its owner is gone: the next one adopts it; another owner tag does not.
-        let stranger = Spool::new(
-            dir.path().to_path_buf(),
-            owner_tag("http://y", "k"),
-            u64::MAX,
-        );
-        assert!(stranger.adopted.is_empty());
-        let heir = Spool::new(dir.path().to_path_buf(), tag, u64::MAX);
-        assert_eq!(heir.adopted.len(), 1);
-        assert_eq!(heir.pending_lines(), 2);
-    }
+    use serde_json::json;
 
     #[test]
     fn events_are_written_as_the_platform_takes_them_and_recycled_empty() {
@@ -951,11 +668,5 @@ mod tests {
         let fresh = inbox.event(&agent_id, &agent_name);
         assert_eq!(fresh.reason.capacity(), 64, "then new ones");
         assert_eq!(&*fresh.agent_name, "Agent 2");
-    }
-
-    #[test]
-    fn owner_tags_differ_by_key_and_url() {
-        assert_ne!(owner_tag("a", "b"), owner_tag("a", "c"));
-        assert_ne!(owner_tag("ab", ""), owner_tag("a", "b"));
     }
 }
