@@ -96,7 +96,16 @@ pub(super) struct Spool {
     own_bytes: u64,
     /// The most `own` may hold ([`crate::Config::disk_queue_limit`]).
     limit: u64,
-    adopted: Vec<(PathBuf, File)>,
+    adopted: Vec<Adopted>,
+}
+
+/// A dead process's queue file, held locked until the platform has its items. Nothing
+/// writes to it any more, so its lines are counted once, when it is adopted.
+#[derive(Debug)]
+struct Adopted {
+    path: PathBuf,
+    _lock: File,
+    lines: u64,
 }
 
 impl Spool {
@@ -155,7 +164,12 @@ impl Spool {
                 continue;
             };
             if file.try_lock().is_ok() {
-                self.adopted.push((path, file));
+                let lines = Self::lines_of(&path);
+                self.adopted.push(Adopted {
+                    lines,
+                    path,
+                    _lock: file,
+                });
             }
         }
     }
@@ -166,14 +180,9 @@ impl Spool {
             .unwrap_or(0)
     }
 
-    /// Lines waiting on disk, ours and adopted (adopted files are read to count them).
+    /// Lines waiting on disk, ours and adopted.
     pub(super) fn pending_lines(&self) -> u64 {
-        self.own_lines
-            + self
-                .adopted
-                .iter()
-                .map(|(p, _)| Self::lines_of(p))
-                .sum::<u64>()
+        self.own_lines + self.adopted.iter().map(|a| a.lines).sum::<u64>()
     }
 
     /// Appends the items that fit under the size limit, oldest first; how many did.
@@ -227,14 +236,14 @@ impl Spool {
 
     /// The items of the oldest adopted file, if one is left.
     pub(super) fn oldest_adopted(&self) -> Option<Vec<Item>> {
-        self.adopted.first().map(|(path, _)| Self::read(path))
+        self.adopted.first().map(|a| Self::read(&a.path))
     }
 
     /// Deletes the oldest adopted file: the platform has its items.
     pub(super) fn remove_oldest_adopted(&mut self) {
         if !self.adopted.is_empty() {
-            let (path, file) = self.adopted.remove(0);
-            drop(file);
+            // Unlocked (dropped) before it is deleted.
+            let Adopted { path, .. } = self.adopted.remove(0);
             let _ = std::fs::remove_file(path);
         }
     }

@@ -17,11 +17,7 @@ impl Governor {
     /// Asks the platform, on the governor's runtime, whatever runtime awaits it.
     pub async fn resolve(&self, job: PlatformJob) -> Ruling {
         let this = self.clone();
-        let fallback = (
-            job.decision.clone(),
-            job.name.clone(),
-            job.action_id.clone(),
-        );
+        let unfinished = Unfinished::of(&job);
         match self
             .inner
             .handle
@@ -29,38 +25,31 @@ impl Governor {
             .await
         {
             Ok(ruling) => ruling,
-            Err(error) => self.fail(
-                fallback.1,
-                Value::Null,
-                String::new(),
-                &fallback.0,
-                fallback.2,
-                &PlatformError::Protocol(error.to_string()),
-                Instant::now(),
-            ),
+            Err(error) => self.fail_unfinished(unfinished, error.to_string()),
         }
     }
 
     /// [`Governor::resolve`] for threads outside any async runtime (blocks the thread).
     pub fn resolve_blocking(&self, job: PlatformJob) -> Ruling {
         let this = self.clone();
-        let fallback = (
-            job.decision.clone(),
-            job.name.clone(),
-            job.action_id.clone(),
-        );
+        let unfinished = Unfinished::of(&job);
         match self.block_on(async move { this.resolve_here(job).await }) {
             Some(ruling) => ruling,
-            None => self.fail(
-                fallback.1,
-                Value::Null,
-                String::new(),
-                &fallback.0,
-                fallback.2,
-                &PlatformError::Protocol("the governor's runtime stopped".into()),
-                Instant::now(),
-            ),
+            None => self.fail_unfinished(unfinished, "the governor's runtime stopped".into()),
         }
+    }
+
+    /// The fail mode for a job the governor's runtime could not finish.
+    fn fail_unfinished(&self, job: Unfinished, why: String) -> Ruling {
+        self.fail(
+            job.name,
+            Value::Null,
+            String::new(),
+            &job.decision,
+            job.action_id,
+            &PlatformError::Protocol(why),
+            Instant::now(),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -259,5 +248,23 @@ impl Governor {
             error,
             job.started,
         )
+    }
+}
+
+/// What is kept of a job while the governor's runtime runs it: enough to apply the fail
+/// mode when the runtime cannot finish it.
+struct Unfinished {
+    decision: Decision,
+    name: Arc<OperationName>,
+    action_id: String,
+}
+
+impl Unfinished {
+    fn of(job: &PlatformJob) -> Self {
+        Self {
+            decision: job.decision.clone(),
+            name: job.name.clone(),
+            action_id: job.action_id.clone(),
+        }
     }
 }
