@@ -2,6 +2,7 @@
 
 mod review;
 mod submit;
+mod write;
 
 pub(crate) use review::{ADD_AGENT_COUNTS, count_agent};
 pub use review::{AgentCount, Review, expire_due, review};

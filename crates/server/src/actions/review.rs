@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
-use super::submit::append_decision;
+use super::write::append_decision;
 use super::{APPROVED, ActionRecord, DENIED, PENDING, load_in};
 use crate::args;
 use crate::auth::Principal;
