@@ -1,7 +1,7 @@
 //! What a decided submit writes, in one job on the writer: the action's row (with an
-//! unused id), the approval grant it consumes if one matches, the agent's counters and its
-//! decision event on the organisation's audit chain. Deciding is `submit.rs`'s; nothing
-//! here re-decides or reads the request.
+//! unused id), the approval grant it consumes if one matches, the agent's counters, its
+//! decision event on the organisation's audit chain and the webhook deliveries it raises.
+//! Deciding is `submit.rs`'s; nothing here re-decides or reads the request.
 
 use ascend_core::Verdict;
 use serde::Serialize;
