@@ -2,9 +2,11 @@
 //! in-process on SQLite (its own runtime) and measures, in one run:
 //! 1. `POST /api/v1/actions/submit` of a LOW action vs `GET /healthz`: requests/s with
 //!    32 and with 256 concurrent clients (medians of 5 interleaved 1 s rounds), and their
-//!    ratios. Every submit waits
-//!    for its commit's fsync; concurrent submits share one (group commit), so how many
-//!    are in flight decides how far the fsync is spread;
+//!    ratios; beside each rate the process's CPU time per request and how many cores it
+//!    kept busy, and for submits the bytes written to the disk per submit and how many
+//!    submits shared a commit. Every submit waits for its commit's fsync; concurrent
+//!    submits share one (group commit), so how many are in flight decides how far the
+//!    fsync is spread;
 //! 2. submit latency (p50/p99) of one client back to back, and at a fixed 1,000
 //!    requests/s for 5 s;
 //! 3. approve → waiting long-poll answer latency (p50/p95) over 200 rounds.
@@ -98,14 +100,25 @@ fn disk_bytes_written() -> u64 {
         .unwrap_or(0)
 }
 
-/// Requests/s of `clients` clients sending back to back for `secs` seconds, and the
-/// process's CPU time per request (client and server: what decides the rate once the
-/// cores are busy, and what other load on the machine does not change).
+/// What one closed-loop round measured.
+struct Round {
+    /// Requests/s.
+    rate: f64,
+    /// The process's CPU time per request (client and server: what decides the rate once
+    /// the cores are busy, and what other load on the machine does not change).
+    cpu: Duration,
+    /// The process's CPU time per second of the round: how many of the cores it kept busy
+    /// (2.0 is all of this machine's). Below that, requests were waiting on something other
+    /// than a core, such as a commit's sync.
+    cores: f64,
+}
+
+/// `clients` clients sending back to back for `secs` seconds.
 async fn closed_loop(
     make: &impl Fn() -> reqwest::RequestBuilder,
     clients: usize,
     secs: u64,
-) -> (f64, Duration) {
+) -> Round {
     let cpu = cpu_time();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
@@ -127,8 +140,13 @@ async fn closed_loop(
     for t in tasks {
         total += t.await.unwrap();
     }
-    let rate = total as f64 / start.elapsed().as_secs_f64();
-    (rate, (cpu_time() - cpu) / total.max(1) as u32)
+    let elapsed = start.elapsed().as_secs_f64();
+    let used = cpu_time() - cpu;
+    Round {
+        rate: total as f64 / elapsed,
+        cpu: used / total.max(1) as u32,
+        cores: used.as_secs_f64() / elapsed,
+    }
 }
 
 fn main() {
@@ -204,17 +222,19 @@ async fn run(base: String) {
         .clamp(1, 60);
     match std::env::var("ASCEND_BENCH_ONLY").as_deref() {
         Ok("submit") => {
-            let written = disk_bytes_written();
-            let (rps, cpu) = closed_loop(&submit, clients, secs).await;
-            let per_submit = (disk_bytes_written() - written) as f64 / (rps * secs as f64);
+            let (written, batches) = (disk_bytes_written(), commit_batches(&client, &base).await);
+            let Round { rate, cpu, cores } = closed_loop(&submit, clients, secs).await;
+            let per_submit = (disk_bytes_written() - written) as f64 / (rate * secs as f64);
+            let (jobs, commits) = commit_batches(&client, &base).await;
+            let per_commit = (jobs - batches.0) / (commits - batches.1).max(1.0);
             println!(
-                "POST /api/v1/actions/submit  {rps:>9.0} req/s  {cpu:?} CPU/request  {per_submit:.0} bytes written to disk per submit"
+                "POST /api/v1/actions/submit  {rate:>9.0} req/s  {cpu:?} CPU/request  {cores:.2} cores busy  {per_submit:.0} bytes written to disk per submit  {per_commit:.0} submits/commit"
             );
             return;
         }
         Ok("healthz") => {
-            let (rps, cpu) = closed_loop(&health, clients, secs).await;
-            println!("GET /healthz  {rps:>9.0} req/s  {cpu:?} CPU/request");
+            let Round { rate, cpu, cores } = closed_loop(&health, clients, secs).await;
+            println!("GET /healthz  {rate:>9.0} req/s  {cpu:?} CPU/request  {cores:.2} cores busy");
             return;
         }
         _ => {}
@@ -229,57 +249,37 @@ async fn run(base: String) {
     println!("throughput (closed loop, median of 5 interleaved 1 s rounds each):");
     for clients in [32, 256] {
         let (mut healthz, mut submits) = (Vec::new(), Vec::new());
-        let (mut healthz_cpu, mut submit_cpu) = (Vec::new(), Vec::new());
         let (mut written, mut submitted) = (0, 0.0);
+        let batches = commit_batches(&client, &base).await;
         for _ in 0..5 {
-            let (rate, cpu) = closed_loop(&health, clients, 1).await;
-            healthz.push(rate);
-            healthz_cpu.push(cpu.as_secs_f64() * 1e6);
+            healthz.push(closed_loop(&health, clients, 1).await);
             let before = disk_bytes_written();
             let started = Instant::now();
-            let (rate, cpu) = closed_loop(&submit, clients, 1).await;
+            let round = closed_loop(&submit, clients, 1).await;
             written += disk_bytes_written() - before;
-            submitted += rate * started.elapsed().as_secs_f64();
-            submits.push(rate);
-            submit_cpu.push(cpu.as_secs_f64() * 1e6);
+            submitted += round.rate * started.elapsed().as_secs_f64();
+            submits.push(round);
         }
-        let (healthz_rps, submit_rps) = (median(healthz), median(submits));
-        let (healthz_cpu, submit_cpu) = (median(healthz_cpu), median(submit_cpu));
+        let (jobs, commits) = commit_batches(&client, &base).await;
+        let per_commit = (jobs - batches.0) / (commits - batches.1).max(1.0);
+        let (healthz, submits) = (Medians::of(&healthz), Medians::of(&submits));
         println!(
-            "  {clients:>3} clients  GET /healthz                 {healthz_rps:>9.0} req/s   {healthz_cpu:>5.1} µs CPU/request"
+            "  {clients:>3} clients  GET /healthz                 {:>9.0} req/s   {:>5.1} µs CPU/request   {:.2} cores busy",
+            healthz.rate, healthz.cpu_us, healthz.cores
         );
         println!(
-            "  {clients:>3} clients  POST /api/v1/actions/submit  {submit_rps:>9.0} req/s   {submit_cpu:>5.1} µs CPU/request   {:>5.0} bytes to disk/request   (LOW action, SQLite)",
+            "  {clients:>3} clients  POST /api/v1/actions/submit  {:>9.0} req/s   {:>5.1} µs CPU/request   {:.2} cores busy   {:>5.0} bytes to disk/request   {per_commit:.0} submits/commit   (LOW action, SQLite)",
+            submits.rate,
+            submits.cpu_us,
+            submits.cores,
             written as f64 / submitted.max(1.0)
         );
         println!(
             "  {clients:>3} clients  ratio submit / healthz       {:>9.2}         CPU ratio healthz / submit {:.2}",
-            submit_rps / healthz_rps,
-            healthz_cpu / submit_cpu
+            submits.rate / healthz.rate,
+            healthz.cpu_us / submits.cpu_us
         );
     }
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let read = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let (sum, count) = (
-        read("ascend_sqlite_commit_batch_jobs_sum"),
-        read("ascend_sqlite_commit_batch_jobs_count"),
-    );
-    println!(
-        "  SQLite commits so far: {count:.0}, {:.1} writes per commit on average",
-        sum / count.max(1.0)
-    );
 
     latencies(&client, &base, &agent, &submit).await;
 }
@@ -396,6 +396,47 @@ async fn latencies(
         ms(pct(&wake, 0.95)),
         ms(*wake.last().unwrap())
     );
+}
+
+/// Medians of a few rounds, each figure on its own.
+struct Medians {
+    rate: f64,
+    cpu_us: f64,
+    cores: f64,
+}
+
+impl Medians {
+    fn of(rounds: &[Round]) -> Self {
+        let of = |f: fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+        Medians {
+            rate: of(|r| r.rate),
+            cpu_us: of(|r| r.cpu.as_secs_f64() * 1e6),
+            cores: of(|r| r.cores),
+        }
+    }
+}
+
+/// The platform's count of jobs its SQLite writer committed and of its commits so far
+/// (`ascend_sqlite_commit_batch_jobs`, from `/metrics`).
+async fn commit_batches(client: &reqwest::Client, base: &str) -> (f64, f64) {
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let read = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        read("ascend_sqlite_commit_batch_jobs_sum"),
+        read("ascend_sqlite_commit_batch_jobs_count"),
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
