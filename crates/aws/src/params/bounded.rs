@@ -1,6 +1,6 @@
 //! The two `fmt::Write` sinks an input's `Debug` text is written into: `Short`, which
 //! gives up past the longest literal kept, and `Bounded`, which cuts long literals and
-//! the whole text (see the module above for why there are two).
+//! the whole text (`from_debug` says why there are two).
 
 use std::fmt::{self, Write};
 
