@@ -222,11 +222,10 @@ async fn run(base: String) {
         .clamp(1, 60);
     match std::env::var("ASCEND_BENCH_ONLY").as_deref() {
         Ok("submit") => {
-            let (written, batches) = (disk_bytes_written(), commit_batches(&client, &base).await);
+            let (written, commits) = (disk_bytes_written(), Commits::now(&client, &base).await);
             let Round { rate, cpu, cores } = closed_loop(&submit, clients, secs).await;
             let per_submit = (disk_bytes_written() - written) as f64 / (rate * secs as f64);
-            let (jobs, commits) = commit_batches(&client, &base).await;
-            let per_commit = (jobs - batches.0) / (commits - batches.1).max(1.0);
+            let per_commit = commits.jobs_per_commit_since(&client, &base).await;
             println!(
                 "POST /api/v1/actions/submit  {rate:>9.0} req/s  {cpu:?} CPU/request  {cores:.2} cores busy  {per_submit:.0} bytes written to disk per submit  {per_commit:.0} submits/commit"
             );
@@ -250,7 +249,7 @@ async fn run(base: String) {
     for clients in [32, 256] {
         let (mut healthz, mut submits) = (Vec::new(), Vec::new());
         let (mut written, mut submitted) = (0, 0.0);
-        let batches = commit_batches(&client, &base).await;
+        let commits = Commits::now(&client, &base).await;
         for _ in 0..5 {
             healthz.push(closed_loop(&health, clients, 1).await);
             let before = disk_bytes_written();
@@ -260,8 +259,7 @@ async fn run(base: String) {
             submitted += round.rate * started.elapsed().as_secs_f64();
             submits.push(round);
         }
-        let (jobs, commits) = commit_batches(&client, &base).await;
-        let per_commit = (jobs - batches.0) / (commits - batches.1).max(1.0);
+        let per_commit = commits.jobs_per_commit_since(&client, &base).await;
         let (healthz, submits) = (Medians::of(&healthz), Medians::of(&submits));
         println!(
             "  {clients:>3} clients  GET /healthz                 {:>9.0} req/s   {:>5.1} µs CPU/request   {:.2} cores busy",
@@ -416,27 +414,40 @@ impl Medians {
     }
 }
 
-/// The platform's count of jobs its SQLite writer committed and of its commits so far
+/// How many jobs the platform's SQLite writer has committed, and in how many commits
 /// (`ascend_sqlite_commit_batch_jobs`, from `/metrics`).
-async fn commit_batches(client: &reqwest::Client, base: &str) -> (f64, f64) {
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let read = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (
-        read("ascend_sqlite_commit_batch_jobs_sum"),
-        read("ascend_sqlite_commit_batch_jobs_count"),
-    )
+struct Commits {
+    jobs: f64,
+    commits: f64,
+}
+
+impl Commits {
+    async fn now(client: &reqwest::Client, base: &str) -> Self {
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let read = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Commits {
+            jobs: read("ascend_sqlite_commit_batch_jobs_sum"),
+            commits: read("ascend_sqlite_commit_batch_jobs_count"),
+        }
+    }
+
+    /// Jobs per commit on average since `self` was read.
+    async fn jobs_per_commit_since(&self, client: &reqwest::Client, base: &str) -> f64 {
+        let now = Commits::now(client, base).await;
+        (now.jobs - self.jobs) / (now.commits - self.commits).max(1.0)
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
