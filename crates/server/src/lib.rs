@@ -17,6 +17,7 @@ mod dashboard;
 mod error;
 mod extract;
 mod inprocess;
+mod json;
 mod limits;
 mod org;
 mod routes;

@@ -40,7 +40,10 @@ pub struct PolicyCache {
 #[derive(Default)]
 struct Snapshots {
     generation: u64,
-    map: HashMap<(String, String), Snapshot>,
+    /// Organisation id → agent id → snapshot: looked up with the request's own `&str`s
+    /// (a pair as the key had to be built, two copies, on every submit).
+    map: HashMap<String, HashMap<String, Snapshot>>,
+    len: usize,
 }
 
 /// Organisation id → (policies version, compiled engine).
@@ -72,6 +75,7 @@ impl PolicyCache {
             && let Ok(mut cache) = cache.lock()
         {
             cache.map.clear();
+            cache.len = 0;
             cache.generation += 1;
         }
     }
@@ -97,8 +101,12 @@ impl PolicyCache {
         let Ok(cache) = cache.lock() else {
             return Err(None);
         };
-        let key = (org_id.to_string(), agent_id.to_string());
-        cache.map.get(&key).cloned().ok_or(Some(cache.generation))
+        cache
+            .map
+            .get(org_id)
+            .and_then(|agents| agents.get(agent_id))
+            .cloned()
+            .ok_or(Some(cache.generation))
     }
 
     fn put_snapshot(&self, generation: u64, org_id: &str, agent_id: &str, snapshot: Snapshot) {
@@ -106,12 +114,14 @@ impl PolicyCache {
             && let Ok(mut cache) = cache.lock()
             && cache.generation == generation
         {
-            if cache.map.len() >= MAX_SNAPSHOTS {
+            if cache.len >= MAX_SNAPSHOTS {
                 cache.map.clear();
+                cache.len = 0;
             }
-            cache
-                .map
-                .insert((org_id.to_string(), agent_id.to_string()), snapshot);
+            let agents = cache.map.entry(org_id.to_string()).or_default();
+            if agents.insert(agent_id.to_string(), snapshot).is_none() {
+                cache.len += 1;
+            }
         }
     }
 

@@ -13,6 +13,7 @@ use sqlx::AnyConnection;
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
+use crate::json;
 use crate::store::Store;
 
 pub const APPROVED: &str = "approved";
@@ -72,7 +73,9 @@ fn json_text(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-/// What `decision_view` shows, serialised straight from the record (the submit response).
+/// What `decision_view` shows: the submit's and the status's answer, which
+/// [`ActionRecord::decision_json`] writes by hand and this struct defines (`full_view`
+/// serialises it, and the property test compares the two).
 #[derive(Debug, serde::Serialize)]
 pub struct DecisionView<'a> {
     pub id: &'a str,
@@ -151,6 +154,63 @@ impl ActionRecord {
         }
     }
 
+    /// [`decision_view`](Self::decision_view) as JSON text, written field by field: the
+    /// same bytes as serde writes for it (`decision_json_is_what_serde_writes`), for the
+    /// submit's answer, which every governed call waits for.
+    pub fn decision_json(&self) -> Vec<u8> {
+        let pending = self.status == PENDING;
+        let (verdict, detail, message) = match self.status.as_str() {
+            PENDING => ("awaits approval", &self.id, "Action pending approval"),
+            APPROVED => ("approved", &self.reason, "Action approved"),
+            _ => ("denied", &self.reason, "Action denied"),
+        };
+        let decided_by = self.decided_by.as_deref();
+        let mut out = Vec::with_capacity(768 + self.reason.len() * 2);
+        let mut o = json::Object::new(&mut out);
+        o.str("id", &self.id);
+        o.str("action_id", &self.id);
+        o.str("status", &self.status);
+        o.int("risk_score", self.risk_score);
+        o.str("risk_level", &self.risk_level);
+        o.bool("requires_approval", pending);
+        o.opt_str("approval_request_id", pending.then_some(self.id.as_str()));
+        o.bool("alert_triggered", self.alert_id.is_some());
+        o.opt_str("alert_id", self.alert_id.as_deref());
+        o.str("reason", &self.reason);
+        // The summary's parts escaped one by one: escaping maps each character alone.
+        let summary = o.key("summary");
+        summary.push(b'"');
+        json::push_str_body(summary, &self.operation);
+        summary.extend_from_slice(b" (");
+        json::push_str_body(summary, &self.risk_level.to_ascii_uppercase());
+        summary.push(b' ');
+        json::push_int(summary, self.risk_score);
+        summary.extend_from_slice(b") ");
+        summary.extend_from_slice(verdict.as_bytes());
+        summary.extend_from_slice(b": ");
+        json::push_str_body(summary, detail);
+        summary.push(b'"');
+        o.str("message", message);
+        match self.policy_ids.as_str() {
+            "[]" => o.raw("policy_ids", "[]"),
+            text => o.raw(
+                "policy_ids",
+                &serde_json::to_string(&json_text(text)).unwrap_or_default(),
+            ),
+        }
+        o.opt_str("expires_at", self.expires_at.as_deref());
+        o.opt_str("decided_by", decided_by);
+        o.opt_str("decided_at", self.decided_at.as_deref());
+        o.str("decided_via", &self.decided_via);
+        o.opt_str("comment", self.comment.as_deref());
+        let via = self.decided_via.as_str();
+        o.opt_str("approved_by", decided_by.filter(|_| via == "approval"));
+        o.opt_str("rejected_by", decided_by.filter(|_| via == "rejection"));
+        o.opt_str("granted_from", self.granted_from.as_deref());
+        o.end();
+        out
+    }
+
     /// Everything stored about the action.
     pub fn full_view(&self) -> Value {
         let mut view = serde_json::to_value(self.decision_view()).unwrap_or_default();
@@ -215,6 +275,78 @@ pub async fn load_visible(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::tests::any_text;
+    use proptest::prelude::*;
+
+    fn any_record() -> impl Strategy<Value = ActionRecord> {
+        let status = prop_oneof![
+            Just(PENDING.to_string()),
+            Just(APPROVED.to_string()),
+            Just(DENIED.to_string()),
+            any_text(),
+        ];
+        let via = prop_oneof![
+            Just("approval".to_string()),
+            Just("rejection".to_string()),
+            Just("auto".to_string()),
+            any_text(),
+        ];
+        let policy_ids = prop_oneof![
+            Just("[]".to_string()),
+            prop::collection::vec(any_text(), 0..3)
+                .prop_map(|ids| serde_json::to_string(&ids).unwrap()),
+            any_text(),
+        ];
+        let text = any_text;
+        let opt = || prop::option::of(any_text());
+        (
+            (text(), text(), text(), any::<i64>(), text(), status, text()),
+            (policy_ids, via, opt(), opt(), opt(), opt(), opt(), opt()),
+        )
+            .prop_map(
+                |(
+                    (id, operation, risk_level, risk_score, reason, status, agent_id),
+                    (
+                        policy_ids,
+                        decided_via,
+                        alert_id,
+                        expires_at,
+                        decided_by,
+                        decided_at,
+                        comment,
+                        granted_from,
+                    ),
+                )| ActionRecord {
+                    id,
+                    operation,
+                    risk_level,
+                    risk_score,
+                    reason,
+                    status,
+                    agent_id,
+                    policy_ids,
+                    decided_via,
+                    alert_id,
+                    expires_at,
+                    decided_by,
+                    decided_at,
+                    comment,
+                    granted_from,
+                    ..ActionRecord::default()
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn decision_json_is_what_serde_writes(r in any_record()) {
+            let expected = serde_json::to_vec(&r.decision_view()).unwrap();
+            prop_assert_eq!(
+                String::from_utf8(r.decision_json()).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn summaries_name_the_call_its_risk_and_the_outcome() {

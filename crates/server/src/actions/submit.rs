@@ -2,6 +2,8 @@
 //! organisation's policies (never trusting a client's score), then hand the record to the
 //! writer (`write.rs`: grant, row, audit event).
 
+use std::sync::OnceLock;
+
 use ascend_core::{
     Call, Decision, OperationName, RiskLevel, Settings, Verdict, classify_action_type, decide,
     redact,
@@ -13,6 +15,7 @@ use super::write::{NewAction, pending_event};
 use super::{APPROVED, ActionRecord, DENIED, PENDING};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::json;
 use crate::limits::{check_name_length, check_parameter_count};
 use crate::org::OrgContext;
 use crate::routes::AppState;
@@ -317,7 +320,17 @@ fn record(
 /// A list of strings as JSON text, written straight from the strings (`json!` would copy
 /// each into a `Value` first).
 fn json_list(items: &[String]) -> String {
-    serde_json::to_string(items).expect("a list of strings serialises")
+    let mut out = Vec::with_capacity(2 + items.iter().map(|s| s.len() + 3).sum::<usize>());
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::push_str(&mut out, item);
+    }
+    out.push(b']');
+    // Only `str`s and ASCII were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Actions at or above this score raise an alert.
@@ -383,13 +396,47 @@ async fn decide_submit(
 }
 
 fn count_decision(record: &ActionRecord, level: RiskLevel) {
-    metrics::counter!("ascend_decisions_total", "status" => record.status.clone(), "risk_level" => level.as_str())
-        .increment(1);
+    decisions_counter(&record.status, level).increment(1);
     if let Some(alert) = &record.alert_id {
         metrics::counter!("ascend_alerts_total").increment(1);
         tracing::warn!(alert_id = %alert, action_id = %record.id, operation = %record.operation,
             risk_score = record.risk_score, "high-risk action: alert raised");
     }
+}
+
+/// `ascend_decisions_total` for a status and risk level. The handles of the three statuses
+/// a submit can end in are registered once, on the first submit (after `serve` installed
+/// the recorder), instead of looked up on every submit: a lookup builds the labelled key,
+/// copies the status into it and hashes it under the registry's lock.
+fn decisions_counter(status: &str, level: RiskLevel) -> metrics::Counter {
+    const STATUSES: [&str; 3] = [APPROVED, DENIED, PENDING];
+    const LEVELS: [RiskLevel; 4] = [
+        RiskLevel::Low,
+        RiskLevel::Medium,
+        RiskLevel::High,
+        RiskLevel::Critical,
+    ];
+    static HANDLES: OnceLock<Vec<metrics::Counter>> = OnceLock::new();
+    let lookup = |status: &str, level: RiskLevel| {
+        let labels = [
+            ("status", status.to_string()),
+            ("risk_level", level.as_str().into()),
+        ];
+        metrics::counter!("ascend_decisions_total", &labels)
+    };
+    let (Some(s), Some(l)) = (
+        STATUSES.iter().position(|known| *known == status),
+        LEVELS.iter().position(|known| *known == level),
+    ) else {
+        return lookup(status, level);
+    };
+    let handles = HANDLES.get_or_init(|| {
+        STATUSES
+            .iter()
+            .flat_map(|s| LEVELS.iter().map(|l| lookup(s, *l)))
+            .collect()
+    });
+    handles[s * LEVELS.len() + l].clone()
 }
 
 #[cfg(test)]
@@ -449,6 +496,15 @@ mod tests {
         .unwrap();
         assert_eq!(p, json!({"Bucket": "c"}));
         assert!(parameters(&req(json!({"parameters": [1]}))).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lists_are_written_as_serde_json_writes_them(
+            items in proptest::collection::vec(crate::json::tests::any_text(), 0..4)
+        ) {
+            proptest::prop_assert_eq!(json_list(&items), serde_json::to_string(&items).unwrap());
+        }
     }
 
     #[test]

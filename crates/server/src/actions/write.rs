@@ -3,17 +3,18 @@
 //! decision event on the organisation's audit chain and the webhook deliveries it raises.
 //! Deciding is `submit.rs`'s; nothing here re-decides or reads the request.
 
+use std::borrow::Cow;
+
 use ascend_core::Verdict;
-use serde::Serialize;
 use serde_json::Value;
 #[cfg(test)]
 use serde_json::json;
-use serde_json::value::RawValue;
 
 use super::{APPROVED, ActionRecord, PENDING};
 use crate::args;
 use crate::audit;
 use crate::error::ApiError;
+use crate::json;
 use crate::store::{Event, Tx, WriteJob};
 use crate::util::{canonical, new_id};
 
@@ -126,64 +127,45 @@ fn decision_meta<'a>(r: &'a ActionRecord, kind: &'static str) -> audit::Meta<'a>
 /// instead of built as a map and sorted (this runs once per submit on the single writer).
 /// `decision_entry_text_is_canonical` holds it to [`canonical`] of the same body.
 fn decision_text(r: &ActionRecord, meta: audit::Meta<'_>, seq: i64) -> String {
-    // Keys in UTF-16 order, as RFC 8785 sorts them; serde writes strings as `canonical`
-    // does (it is what `canonical` calls for them).
-    #[derive(Serialize)]
-    struct Body<'a> {
-        action_id: &'a str,
-        action_type: &'a str,
-        agent_id: &'a str,
-        agent_name: &'a str,
-        comment: Option<&'a str>,
-        decided_by: Option<&'a str>,
-        decided_via: &'a str,
-        decision: &'a str,
-        kind: &'a str,
-        operation: &'a str,
-        parameters: &'a RawValue,
-        policy_ids: &'a RawValue,
-        reason: &'a str,
-        risk_level: &'a str,
-        risk_score: i64,
-        seq: i64,
-        source: &'a str,
-        timestamp: &'a str,
-    }
     let parameters = canonical_raw(&r.parameters);
     let policy_ids = canonical_raw(&r.policy_ids);
-    let body = Body {
-        action_id: meta.action_id,
-        action_type: &r.action_type,
-        agent_id: meta.agent_id,
-        agent_name: &r.agent_name,
-        comment: r.comment.as_deref(),
-        decided_by: r.decided_by.as_deref(),
-        decided_via: &r.decided_via,
-        decision: meta.decision,
-        kind: meta.kind,
-        operation: &r.operation,
-        parameters: &parameters,
-        policy_ids: &policy_ids,
-        reason: &r.reason,
-        risk_level: &r.risk_level,
-        risk_score: r.risk_score,
-        seq,
-        source: "platform",
-        timestamp: meta.ts,
-    };
-    serde_json::to_string(&body).unwrap_or_default()
+    let mut out = Vec::with_capacity(512 + r.reason.len() + parameters.len());
+    // Keys in UTF-16 order, as RFC 8785 sorts them; strings escape as `canonical` escapes
+    // them (both write serde_json's escapes).
+    let mut o = json::Object::new(&mut out);
+    o.str("action_id", meta.action_id);
+    o.str("action_type", &r.action_type);
+    o.str("agent_id", meta.agent_id);
+    o.str("agent_name", &r.agent_name);
+    o.opt_str("comment", r.comment.as_deref());
+    o.opt_str("decided_by", r.decided_by.as_deref());
+    o.str("decided_via", &r.decided_via);
+    o.str("decision", meta.decision);
+    o.str("kind", meta.kind);
+    o.str("operation", &r.operation);
+    o.raw("parameters", &parameters);
+    o.raw("policy_ids", &policy_ids);
+    o.str("reason", &r.reason);
+    o.str("risk_level", &r.risk_level);
+    o.int("risk_score", r.risk_score);
+    o.int("seq", seq);
+    o.str("source", "platform");
+    o.str("timestamp", meta.ts);
+    o.end();
+    // Only `str`s and ASCII were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A stored JSON column as canonical text; `null` where it does not parse.
-fn canonical_raw(stored: &str) -> Box<RawValue> {
-    let text = match stored {
+fn canonical_raw(stored: &str) -> Cow<'_, str> {
+    match stored {
         // The common cases, already canonical.
-        "{}" | "[]" => stored.to_string(),
-        _ => serde_json::from_str::<Value>(stored)
-            .map_or_else(|_| "null".to_string(), |v| canonical(&v)),
-    };
-    RawValue::from_string(text)
-        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("`null` is JSON"))
+        "{}" | "[]" => Cow::Borrowed(stored),
+        _ => Cow::Owned(
+            serde_json::from_str::<Value>(stored)
+                .map_or_else(|_| "null".to_string(), |v| canonical(&v)),
+        ),
+    }
 }
 
 /// The decision body as a map: the form [`decision_text`] must match.

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,7 +41,7 @@ async fn submit(
 ) -> ApiResult<Response> {
     who.require(&[Role::Admin, Role::Agent])?;
     let record = actions::submit(&state, &who, req).await?;
-    Ok(Json(record.decision_view()).into_response())
+    Ok(decision_response(&record))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -160,7 +162,7 @@ async fn status(
             record = actions::load_visible(&state.store, &who, &id).await?;
         }
     }
-    Ok(Json(record.decision_view()).into_response())
+    Ok(decision_response(&record))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -259,4 +261,13 @@ async fn result(
         })
         .await?;
     Ok(Json(json!({"ok": true})))
+}
+
+/// The decision as JSON (the submit's and the status's answer), written by hand.
+fn decision_response(record: &ActionRecord) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        record.decision_json(),
+    )
+        .into_response()
 }
