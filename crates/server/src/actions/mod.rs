@@ -303,38 +303,24 @@ mod tests {
             (text(), text(), text(), any::<i64>(), text(), status, text()),
             (policy_ids, via, opt(), opt(), opt(), opt(), opt(), opt()),
         )
-            .prop_map(
-                |(
-                    (id, operation, risk_level, risk_score, reason, status, agent_id),
-                    (
-                        policy_ids,
-                        decided_via,
-                        alert_id,
-                        expires_at,
-                        decided_by,
-                        decided_at,
-                        comment,
-                        granted_from,
-                    ),
-                )| ActionRecord {
-                    id,
-                    operation,
-                    risk_level,
-                    risk_score,
-                    reason,
-                    status,
-                    agent_id,
-                    policy_ids,
-                    decided_via,
-                    alert_id,
-                    expires_at,
-                    decided_by,
-                    decided_at,
-                    comment,
-                    granted_from,
-                    ..ActionRecord::default()
-                },
-            )
+            .prop_map(|(a, b)| ActionRecord {
+                id: a.0,
+                operation: a.1,
+                risk_level: a.2,
+                risk_score: a.3,
+                reason: a.4,
+                status: a.5,
+                agent_id: a.6,
+                policy_ids: b.0,
+                decided_via: b.1,
+                alert_id: b.2,
+                expires_at: b.3,
+                decided_by: b.4,
+                decided_at: b.5,
+                comment: b.6,
+                granted_from: b.7,
+                ..ActionRecord::default()
+            })
     }
 
     proptest! {
