@@ -199,3 +199,46 @@ fn compile_stored(text: &str) -> PolicyEngine {
         PolicyEngine::empty()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_are_kept_per_organisation_and_agent_until_forgotten() {
+        let cache = PolicyCache::new(true);
+        let before = cache
+            .snapshot("o1", "a1")
+            .unwrap_err()
+            .expect("a generation");
+        cache.put_snapshot(before, "o1", "a1", (3, true, false, None));
+        cache.put_snapshot(before, "o1", "a2", (3, true, false, Some("why".into())));
+        assert_eq!(cache.snapshot("o1", "a1"), Ok((3, true, false, None)));
+        assert_eq!(
+            cache.snapshot("o1", "a2"),
+            Ok((3, true, false, Some("why".into())))
+        );
+        assert!(
+            cache.snapshot("o2", "a1").is_err(),
+            "another organisation's agent"
+        );
+        assert_eq!(cache.snapshots.as_ref().unwrap().lock().unwrap().len, 2);
+
+        cache.forget();
+        let after = cache
+            .snapshot("o1", "a1")
+            .unwrap_err()
+            .expect("a generation");
+        assert_ne!(before, after);
+        // A snapshot read before `forget` is never stored after it.
+        cache.put_snapshot(before, "o1", "a1", (2, true, false, None));
+        assert!(cache.snapshot("o1", "a1").is_err());
+        assert_eq!(cache.snapshots.as_ref().unwrap().lock().unwrap().len, 0);
+    }
+
+    #[test]
+    fn a_cache_that_may_miss_changes_keeps_nothing() {
+        let cache = PolicyCache::new(false);
+        assert_eq!(cache.snapshot("o1", "a1"), Err(None));
+    }
+}

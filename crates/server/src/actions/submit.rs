@@ -404,39 +404,48 @@ fn count_decision(record: &ActionRecord, level: RiskLevel) {
     }
 }
 
-/// `ascend_decisions_total` for a status and risk level. The handles of the three statuses
-/// a submit can end in are registered once, on the first submit (after `serve` installed
-/// the recorder), instead of looked up on every submit: a lookup builds the labelled key,
-/// copies the status into it and hashes it under the registry's lock.
+/// The statuses a submit ends in and the risk levels, which `ascend_decisions_total` counts by.
+const DECIDED: [&str; 3] = [APPROVED, DENIED, PENDING];
+const LEVELS: [RiskLevel; 4] = [
+    RiskLevel::Low,
+    RiskLevel::Medium,
+    RiskLevel::High,
+    RiskLevel::Critical,
+];
+
+/// `ascend_decisions_total` for a status and risk level. The handles are registered once,
+/// on the first submit (after `serve` installed the recorder), instead of looked up on
+/// every submit: a lookup builds the labelled key, copies the status into it and hashes it
+/// under the registry's lock.
 fn decisions_counter(status: &str, level: RiskLevel) -> metrics::Counter {
-    const STATUSES: [&str; 3] = [APPROVED, DENIED, PENDING];
-    const LEVELS: [RiskLevel; 4] = [
-        RiskLevel::Low,
-        RiskLevel::Medium,
-        RiskLevel::High,
-        RiskLevel::Critical,
-    ];
     static HANDLES: OnceLock<Vec<metrics::Counter>> = OnceLock::new();
-    let lookup = |status: &str, level: RiskLevel| {
-        let labels = [
-            ("status", status.to_string()),
-            ("risk_level", level.as_str().into()),
-        ];
-        metrics::counter!("ascend_decisions_total", &labels)
-    };
-    let (Some(s), Some(l)) = (
-        STATUSES.iter().position(|known| *known == status),
-        LEVELS.iter().position(|known| *known == level),
-    ) else {
-        return lookup(status, level);
-    };
-    let handles = HANDLES.get_or_init(|| {
-        STATUSES
-            .iter()
-            .flat_map(|s| LEVELS.iter().map(|l| lookup(s, *l)))
-            .collect()
-    });
-    handles[s * LEVELS.len() + l].clone()
+    match decision_slot(status, level) {
+        Some(slot) => HANDLES.get_or_init(decision_counters)[slot].clone(),
+        None => decision_counter(status, level),
+    }
+}
+
+/// Where [`decision_counters`] keeps a status and level's handle.
+fn decision_slot(status: &str, level: RiskLevel) -> Option<usize> {
+    let s = DECIDED.iter().position(|known| *known == status)?;
+    let l = LEVELS.iter().position(|known| *known == level)?;
+    Some(s * LEVELS.len() + l)
+}
+
+/// Every status and level's handle, in [`decision_slot`] order.
+fn decision_counters() -> Vec<metrics::Counter> {
+    DECIDED
+        .iter()
+        .flat_map(|s| LEVELS.iter().map(|l| decision_counter(s, *l)))
+        .collect()
+}
+
+fn decision_counter(status: &str, level: RiskLevel) -> metrics::Counter {
+    let labels = [
+        ("status", status.to_string()),
+        ("risk_level", level.as_str().into()),
+    ];
+    metrics::counter!("ascend_decisions_total", &labels)
 }
 
 #[cfg(test)]
@@ -505,6 +514,31 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(json_list(&items), serde_json::to_string(&items).unwrap());
         }
+    }
+
+    #[test]
+    fn each_status_and_level_has_a_counter_of_its_own() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let rendered = recorder.handle();
+        let mut expected = Vec::new();
+        metrics::with_local_recorder(&recorder, || {
+            let handles = decision_counters();
+            for (i, status) in DECIDED.iter().enumerate() {
+                for (j, level) in LEVELS.iter().enumerate() {
+                    let n = (i * LEVELS.len() + j + 1) as u64;
+                    handles[decision_slot(status, *level).unwrap()].increment(n);
+                    expected.push(format!(
+                        "ascend_decisions_total{{status=\"{status}\",risk_level=\"{}\"}} {n}",
+                        level.as_str()
+                    ));
+                }
+            }
+        });
+        let text = rendered.render();
+        for line in expected {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
+        assert_eq!(decision_slot("expired", RiskLevel::Low), None);
     }
 
     #[test]
