@@ -102,12 +102,18 @@ pub struct DecisionView<'a> {
 }
 
 impl ActionRecord {
+    /// How the summary and the message put the outcome: the verdict, what follows it in
+    /// the summary (the id to approve, or the reason) and the message.
+    fn outcome(&self) -> (&'static str, &str, &'static str) {
+        match self.status.as_str() {
+            PENDING => ("awaits approval", &self.id, "Action pending approval"),
+            APPROVED => ("approved", &self.reason, "Action approved"),
+            _ => ("denied", &self.reason, "Action denied"),
+        }
+    }
+
     fn summary(&self) -> String {
-        let (verdict, detail) = match self.status.as_str() {
-            PENDING => ("awaits approval", &self.id),
-            APPROVED => ("approved", &self.reason),
-            _ => ("denied", &self.reason),
-        };
+        let (verdict, detail, _) = self.outcome();
         format!(
             "{} ({} {}) {verdict}: {detail}",
             self.operation,
@@ -117,11 +123,7 @@ impl ActionRecord {
     }
 
     fn message(&self) -> &'static str {
-        match self.status.as_str() {
-            PENDING => "Action pending approval",
-            APPROVED => "Action approved",
-            _ => "Action denied",
-        }
+        self.outcome().2
     }
 
     /// The decision as clients read it (submit and status responses).
@@ -159,11 +161,7 @@ impl ActionRecord {
     /// submit's answer, which every governed call waits for.
     pub fn decision_json(&self) -> Vec<u8> {
         let pending = self.status == PENDING;
-        let (verdict, detail, message) = match self.status.as_str() {
-            PENDING => ("awaits approval", &self.id, "Action pending approval"),
-            APPROVED => ("approved", &self.reason, "Action approved"),
-            _ => ("denied", &self.reason, "Action denied"),
-        };
+        let (verdict, detail, message) = self.outcome();
         let decided_by = self.decided_by.as_deref();
         let mut out = Vec::with_capacity(768 + self.reason.len() * 2);
         let mut o = json::Object::new(&mut out);
