@@ -102,7 +102,7 @@ fn write_canonical(out: &mut Vec<u8>, value: &Value) {
                 out.extend_from_slice(text.as_bytes());
             }
         }
-        Value::String(s) => write_str(out, s),
+        Value::String(s) => crate::json::push_str(out, s),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -127,18 +127,13 @@ fn write_canonical(out: &mut Vec<u8>, value: &Value) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_str(out, key);
+                crate::json::push_str(out, key);
                 out.push(b':');
                 write_canonical(out, item);
             }
             out.push(b'}');
         }
     }
-}
-
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a `str` into a `Vec` cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// UTF-16 code-unit order; the same as byte order unless a character above U+FFFF

@@ -66,11 +66,12 @@ impl std::fmt::Debug for Writer {
 /// Most jobs one commit takes. A commit's fixed cost (its sync, rewriting the right-hand
 /// pages of each b-tree it touches) is mostly spread by a few dozen jobs: at 256 clients,
 /// bytes written per submit were 6.8 kB with commits capped at 24 jobs, 5.0 kB at 48,
-/// 4.3 kB at 96 and 4.0 kB uncapped. Past that a larger batch only holds more requests back at once: at 256
-/// clients the uncapped writer's batches swung between a few jobs and nearly all of them
-/// (median 39, p90 164), and while it ran a large one the request threads had little to do.
-/// Capped at 96, a backlog goes out in several commits, the first answered sooner; submits/s
-/// rose by a median 5% (13 of 14 alternating 4 s pairs faster) on the load benchmark.
+/// 4.3 kB at 96 and 4.0 kB uncapped. Past that a larger batch only holds more requests
+/// back at once: at 256 clients the uncapped writer's batches swung between a few jobs and
+/// nearly all of them (median 39, p90 164), and while it ran a large one the request
+/// threads had little to do. Capped at 96, a backlog goes out in several commits, the first
+/// answered sooner; submits/s rose by a median 5% (13 of 14 alternating 4 s pairs faster)
+/// on the load benchmark.
 const MAX_BATCH: usize = 96;
 
 fn boxed<T: Send + 'static>(v: T) -> Box<dyn Any + Send> {
